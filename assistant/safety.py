@@ -1,0 +1,167 @@
+"""Decide, before anything is retrieved, what kind of message this is.
+
+Two layers, both kept in data files a non-programmer can review:
+1. patterns (safety_rules.yaml): phrases, slang and misspellings, with idioms removed first;
+2. meaning (safety_exemplars.yaml): the message and each of its sentences compared with labelled
+   examples, to catch crisis messages that no pattern names.
+When in doubt, crisis wins: a false alarm costs a moment, a miss can cost a life.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import yaml
+
+Category = Literal["crisis", "medical", "out_of_scope", "ok"]
+HERE = Path(__file__).resolve().parent
+
+# Chosen on the tuning part of eval/safety_set.jsonl (see eval/README.md): the lowest
+# similarity to a crisis example that still flags, and the margin by which a message must be
+# closer to the crisis examples than to the ordinary ones.
+SEMANTIC_THRESHOLD = 0.62
+SEMANTIC_MARGIN = 0.0
+# Below this similarity to every passage, a message with no recovery words is out of scope.
+SCOPE_THRESHOLD = 0.30
+
+
+@dataclass(frozen=True)
+class SafetyVerdict:
+    category: Category
+    reason: str
+    rules: list[str] = field(default_factory=list)  # ids of the pattern rules that fired
+    layer: str = "none"  # "pattern", "semantic", "scope", "conversation" or "none"
+    crisis_similarity: float = 0.0
+    matched_text: str = ""  # the words or exemplar that triggered it, for the trace
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    why: str
+    patterns: tuple[re.Pattern, ...]
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    idioms: tuple[re.Pattern, ...]
+    crisis: tuple[Rule, ...]
+    medical: tuple[Rule, ...]
+    in_scope: re.Pattern
+
+
+def _rules(entries: list[dict]) -> tuple[Rule, ...]:
+    return tuple(Rule(e["id"], e["why"], tuple(re.compile(p, re.I) for p in e["patterns"]))
+                 for e in entries)
+
+
+@lru_cache(maxsize=4)
+def load_rules(path: Path = HERE / "safety_rules.yaml") -> RuleSet:
+    data = yaml.safe_load(path.read_text("utf-8"))
+    terms = "|".join(str(t) for t in data["in_scope_terms"])
+    return RuleSet(
+        idioms=tuple(re.compile(i["pattern"], re.I) for i in data["idioms"]),
+        crisis=_rules(data["crisis"]),
+        medical=_rules(data["medical"]),
+        in_scope=re.compile(rf"\b({terms})\b", re.I),
+    )
+
+
+@lru_cache(maxsize=4)
+def load_exemplars(path: Path = HERE / "safety_exemplars.yaml") -> tuple[list[str], list[str]]:
+    data = yaml.safe_load(path.read_text("utf-8"))
+    return list(data["crisis"]), list(data["not_crisis"])
+
+
+def normalise(text: str) -> str:
+    """Lower case, straight quotes, folded spaces, and no accents, so patterns stay simple."""
+    text = unicodedata.normalize("NFKC", text)
+    text = text.replace("’", "'").replace("‘", "'").replace("“", '"').replace("”", '"')
+    text = re.sub(r"[\u200b-\u200f\u2060]", "", text)  # zero-width characters
+    text = re.sub(r"(.)\1{3,}", r"\1\1", text)  # "soooooo" -> "soo"
+    return re.sub(r"\s+", " ", text).strip().lower()
+
+
+def strip_idioms(text: str, rules: RuleSet) -> str:
+    for idiom in rules.idioms:
+        text = idiom.sub(" ~ ", text)
+    return text
+
+
+def _first_match(rules: tuple[Rule, ...], text: str) -> tuple[list[Rule], str]:
+    fired, words = [], ""
+    for rule in rules:
+        for pattern in rule.patterns:
+            m = pattern.search(text)
+            if m:
+                fired.append(rule)
+                words = words or m.group(0).strip()
+                break
+    return fired, words
+
+
+def split_for_safety(text: str) -> list[str]:
+    parts = re.split(r"(?<=[.!?;])\s+|\n+|,\s+(?:and|but|also|so)\s+|\s+(?:but|also)\s+", text)
+    return [p.strip() for p in parts if len(p.strip()) > 3]
+
+
+class SafetyChecker:
+    """Holds the compiled rules and the exemplar vectors; `encode` is the search model's."""
+
+    def __init__(self, encode: Callable[[list[str]], np.ndarray] | None = None,
+                 rules: RuleSet | None = None,
+                 threshold: float = SEMANTIC_THRESHOLD, margin: float = SEMANTIC_MARGIN):
+        self.rules = rules or load_rules()
+        self.encode = encode
+        self.threshold, self.margin = threshold, margin
+        self._crisis_texts, self._ordinary_texts = load_exemplars()
+        if encode is not None:
+            self._crisis = encode(self._crisis_texts)
+            self._ordinary = encode(self._ordinary_texts)
+
+    def semantic(self, text: str) -> tuple[float, float, str]:
+        """Best similarity to a crisis example and to an ordinary one, over the whole message
+        and each sentence, with the crisis example that matched."""
+        if self.encode is None:
+            return 0.0, 0.0, ""
+        pieces = [text, *split_for_safety(text)][:12]
+        vectors = self.encode(pieces)
+        crisis = vectors @ self._crisis.T
+        ordinary = vectors @ self._ordinary.T
+        # The piece that looks most like a crisis decides; its ordinary similarity is the
+        # comparison, so a long ordinary message cannot hide one alarming sentence.
+        best_piece = int(crisis.max(axis=1).argmax())
+        best = int(crisis[best_piece].argmax())
+        return (float(crisis[best_piece, best]), float(ordinary[best_piece].max()),
+                self._crisis_texts[best])
+
+    def check(self, message: str, corpus_similarity: float | None = None) -> SafetyVerdict:
+        text = normalise(message)
+        if not text:
+            return SafetyVerdict("out_of_scope", "empty message", layer="scope")
+        cleaned = strip_idioms(text, self.rules)
+        fired, words = _first_match(self.rules.crisis, cleaned)
+        c_sim, o_sim, exemplar = self.semantic(message)
+        if fired:
+            return SafetyVerdict("crisis", fired[0].why, [r.id for r in fired], "pattern",
+                                 c_sim, words)
+        if c_sim >= self.threshold and c_sim - o_sim >= self.margin:
+            return SafetyVerdict("crisis", "close in meaning to a crisis message: "
+                                 f"\"{exemplar}\"", [], "semantic", c_sim, exemplar)
+        fired, words = _first_match(self.rules.medical, cleaned)
+        if fired:
+            return SafetyVerdict("medical", fired[0].why, [r.id for r in fired], "pattern",
+                                 c_sim, words)
+        in_scope = bool(self.rules.in_scope.search(text))
+        if not in_scope and corpus_similarity is not None and corpus_similarity < SCOPE_THRESHOLD:
+            return SafetyVerdict("out_of_scope", "not about recovery, peer support or getting "
+                                 "help", [], "scope", c_sim)
+        return SafetyVerdict("ok", "an ordinary question about peer support or recovery",
+                             [], "none", c_sim)
