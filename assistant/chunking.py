@@ -69,7 +69,7 @@ def chunk_corpus(docs: list[Document], chunk_size: int, chunk_overlap: int) -> l
     return [c for d in docs for c in chunk_document(d, chunk_size, chunk_overlap)]
 
 
-_SENTENCE_END = re.compile(r"(?<=[.!?])[\"”’)]?\s+(?=[\"“(]?[A-Z0-9])")
+_SENTENCE_END = re.compile(r"(?:(?<=[.!?])|(?<=[.!?][\"”’)]))\s+(?=[\"“(]?[A-Z0-9])")
 _BULLET = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+")
 
 

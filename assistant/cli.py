@@ -8,8 +8,12 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
+
+try:  # typer >= 0.29 vendors its own click
+    from typer._click.exceptions import ClickException
+except ImportError:  # pragma: no cover - older typer uses click itself
+    from click import ClickException
 
 from .errors import AssistantError, InputError
 from .settings import Settings
@@ -205,10 +209,10 @@ def main() -> None:
     """Entry point: every known failure is one line on stderr, never a traceback."""
     try:
         code = app(standalone_mode=False)
-    except click.UsageError as exc:
+    except ClickException as exc:
         print(f"assistant: error: {exc.format_message()}", file=sys.stderr)
         sys.exit(2)
-    except click.exceptions.Abort:
+    except typer.Abort:
         sys.exit(130)
     except InputError as exc:
         print(f"assistant: error: {exc}", file=sys.stderr)

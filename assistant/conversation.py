@@ -17,11 +17,16 @@ _CONNECTIVES = re.compile(
     r"^\s*(and|but|also|so|what about|how about|what if|and if|or|then|ok|okay|what else|"
     r"anything else|more|why|how come|really|is it|are they|do they|can i|can they|does it)\b",
     re.I)
-_STOP = set("""a an the and or but if so of to in on at for with about from by is are was were be
-been being do does did can could would should will shall may might must i me my we our you your
-he she it its they them their this that these those there here what which who whom whose when
-where why how any some more most other such no nor not only own same than too very just also
-please tell know want need get got like really thing things one ones something anything""".split())
+_STOP = set(
+    """
+    a an the and or but if so of to in on at for with about from by is are was were be been
+    being do does did can could would should will shall may might must i me my we our you
+    your he she it its they them their this that these those there here what which who whom
+    whose when where why how any some more most other such no nor not only own same than too
+    very just also please tell know want need get got like really thing things one ones
+    something anything
+    """.split()
+)
 _SOURCE_LINE = re.compile(r"^\s*1\.\s+\*?\*?(.+?)\*?\*?\s+(?:—|-|:)", re.M)
 
 

@@ -29,7 +29,8 @@ def resolve_model_path(configured: str | None) -> Path:
 
 
 def model_id(path: Path) -> str:
-    """A stable name for the manifest: the folder name plus its config's size and mtime-free hash."""
+    """A stable name for the manifest: folder name plus a hash of its config files, so a
+    different model in the same place still forces a rebuild."""
     import hashlib
 
     digest = hashlib.sha256()

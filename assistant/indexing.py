@@ -4,6 +4,7 @@ serving, untouched)."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -252,10 +253,9 @@ def _write_rows(tmp_dir, chunks, sentences, chunk_vectors, sentence_vectors, cac
 
 
 def _drop_collection(client, name: str) -> None:
-    try:
+    # Cleanup is best effort: the collection may never have been created.
+    with contextlib.suppress(Exception):
         client.delete_collection(name)
-    except Exception:  # cleanup is best effort: the collection may never have been created
-        pass
 
 
 def _prune_builds(settings: Settings, keep: str) -> None:
