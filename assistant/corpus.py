@@ -13,7 +13,15 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 ID_PATTERN = r"^[a-z0-9]+(-[a-z0-9]+)*$"
 MIN_WORDS, MAX_WORDS = 300, 900  # the style guide's range: outside it is a warning
@@ -43,11 +51,13 @@ class FrontMatter(BaseModel):
     reviewed_on: dt.date
     review_due: dt.date
 
-    @model_validator(mode="after")
-    def _due_after_review(self) -> FrontMatter:
-        if self.review_due <= self.reviewed_on:
+    @field_validator("review_due")
+    @classmethod
+    def _due_after_review(cls, value: dt.date, info: ValidationInfo) -> dt.date:
+        reviewed = info.data.get("reviewed_on")
+        if reviewed is not None and value <= reviewed:
             raise ValueError("review_due must be after reviewed_on")
-        return self
+        return value
 
 
 @dataclass(frozen=True)
@@ -82,6 +92,35 @@ class Problem:
 
 def count_words(text: str) -> int:
     return len(re.findall(r"[A-Za-z0-9'’-]+", text))
+
+
+class _DatesAsText(yaml.SafeLoader):
+    """Leaves dates as text, so pydantic checks them and names the field of a bad one."""
+
+
+_DatesAsText.yaml_implicit_resolvers = {
+    key: [(tag, regex) for tag, regex in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def load_yaml(text: str) -> object:
+    return yaml.load(text, Loader=_DatesAsText)  # noqa: S506 - a SafeLoader subclass
+
+
+def yaml_problem(exc: Exception, text: str) -> tuple[str, int | None]:
+    """One line of explanation and the 1-based line in `text` for any YAML loading error."""
+    mark = getattr(exc, "problem_mark", None)
+    if mark is not None:
+        line = mark.line + 1
+    elif getattr(exc, "position", None) is not None:  # a reader error: a bad character
+        line = text[: exc.position].count("\n") + 1
+    else:
+        line = None
+    reason = getattr(exc, "problem", None) or str(exc).strip().splitlines()[0]
+    if isinstance(exc, ValueError) and not isinstance(exc, yaml.YAMLError):
+        reason = f"bad value ({reason})"
+    return reason, line
 
 
 def _field_line(front: str, field: str) -> int | None:
@@ -126,12 +165,11 @@ def parse_document(path: Path, root: Path | None = None) -> tuple[Document | Non
     body = text[4 + end.end() :].lstrip("\n")
     body_line = text[: len(text) - len(body)].count("\n") + 1
     try:
-        data = yaml.safe_load(front)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 2 if mark is not None else None
-        reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        return None, [Problem("error", rel, f"front matter is not valid YAML: {reason}", line)]
+        data = load_yaml(front)
+    except (yaml.YAMLError, ValueError) as exc:  # ValueError: an impossible date like 02-30
+        reason, line = yaml_problem(exc, front)
+        return None, [Problem("error", rel, f"front matter is not valid YAML: {reason}",
+                              line + 1 if line else None)]
     if not isinstance(data, dict):
         return None, [Problem("error", rel, "front matter must be a mapping of fields", line=2)]
     try:
@@ -171,20 +209,25 @@ def load_corpus(corpus_dir: Path) -> Corpus:
     """Parse every `*.md` except README.md; duplicate ids are errors, later files dropped."""
     if not corpus_dir.is_dir():
         return Corpus([], [Problem("error", str(corpus_dir), "corpus folder not found")])
-    documents: list[Document] = []
+    parsed: list[Document] = []
     problems: list[Problem] = []
-    seen: dict[str, str] = {}
     for path in sorted(corpus_dir.glob("*.md")):
         if path.name.lower() == "readme.md":
             continue
         doc, found = parse_document(path, corpus_dir)
         problems.extend(found)
-        if doc is None:
-            continue
+        if doc is not None:
+            parsed.append(doc)
+    # Of two files with one id, keep the one whose name matches it; report the other.
+    parsed.sort(key=lambda d: (d.id != d.path.stem, d.path.name))
+    documents: list[Document] = []
+    seen: dict[str, str] = {}
+    for doc in parsed:
         if doc.id in seen:
-            problems.append(Problem("error", path.name, f"duplicate id '{doc.id}' (also in "
-                                    f"{seen[doc.id]})", field="id"))
+            problems.append(Problem("error", doc.path.name, f"duplicate id '{doc.id}' (also "
+                                    f"in {seen[doc.id]})", field="id"))
             continue
-        seen[doc.id] = path.name
+        seen[doc.id] = doc.path.name
         documents.append(doc)
+    documents.sort(key=lambda d: d.path.name)
     return Corpus(documents, problems)

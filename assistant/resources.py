@@ -10,7 +10,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
 
 ResourceKind = Literal[
@@ -127,8 +126,9 @@ class Resources(BaseModel):
 
 def parse_resources(path: Path) -> Resources:
     """Raise yaml.YAMLError, OSError, UnicodeDecodeError or pydantic.ValidationError if bad."""
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    return Resources.model_validate(data)
+    from .corpus import load_yaml
+
+    return Resources.model_validate(load_yaml(path.read_text(encoding="utf-8")))
 
 
 @lru_cache(maxsize=8)

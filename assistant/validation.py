@@ -19,6 +19,7 @@ from .corpus import (
     Document,
     Problem,
     load_corpus,
+    yaml_problem,
 )
 from .settings import Settings
 
@@ -111,14 +112,13 @@ def check_resources(corpus_dir: Path, today: dt.date) -> tuple[list[Problem], in
         res = parse_resources(path)
     except (OSError, UnicodeDecodeError) as exc:
         return [Problem("error", rel, f"cannot read: {exc}")], 0
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        return [Problem("error", rel, f"not valid YAML: {getattr(exc, 'problem', exc)}",
-                        mark.line + 1 if mark else None)], 0
     except ValidationError as exc:
         return [Problem("error", rel, e["msg"], None,
                         ".".join(str(p) for p in e["loc"]) or None)
                 for e in exc.errors()], 0
+    except (yaml.YAMLError, ValueError) as exc:  # ValueError: an impossible date
+        reason, line = yaml_problem(exc, path.read_text("utf-8", errors="replace"))
+        return [Problem("error", rel, f"not valid YAML: {reason}", line)], 0
     problems = []
     if res.review_due < today:
         problems.append(Problem("warning", rel, f"review overdue since {res.review_due}", None,
@@ -129,26 +129,18 @@ def check_resources(corpus_dir: Path, today: dt.date) -> tuple[list[Problem], in
 def near_duplicates(docs: list[Document], settings: Settings,
                     threshold: float = NEAR_DUPLICATE) -> list[Problem]:
     """Passages in different documents that say nearly the same thing (a warning naming
-    both). Vectors come from the built index where the text is unchanged."""
+    both). Passage text alone is compared: the title and section that the search index adds
+    would make a copy under another title look different."""
     import numpy as np
 
     from .chunking import chunk_corpus
     from .embeddings import Embedder
-    from .indexing import _load_vector_cache, text_key
-    from .manifest import current_build_dir
 
     chunks = [c for c in chunk_corpus(docs, settings.chunk_size, settings.chunk_overlap)
               if len(c.text.split()) >= 12]
     if len(chunks) < 2:
         return []
-    cache = _load_vector_cache(current_build_dir(settings.index_dir))
-    keys = [text_key(c.embed_text) for c in chunks]
-    missing = [i for i, k in enumerate(keys) if k not in cache]
-    if missing:
-        fresh = Embedder.from_settings(settings.embedding_model).encode(
-            [chunks[i].embed_text for i in missing])
-        cache.update({keys[i]: v for i, v in zip(missing, fresh, strict=True)})
-    vectors = np.stack([cache[k] for k in keys])
+    vectors = Embedder.from_settings(settings.embedding_model).encode([c.text for c in chunks])
     sims = vectors @ vectors.T
     problems = []
     for i, j in zip(*np.where(np.triu(sims, k=1) >= threshold), strict=True):
