@@ -25,6 +25,10 @@ _NOT_A_PERSON = re.compile(
     r"\b(are|r)\s+(you|u)\s+(a\s+)?(real|human|person|bot|robot|ai|machine|computer|chatbot|"
     r"alive)\b|\b(am\s+i\s+(talking|speaking|chatting)\s+(to|with)\s+(a\s+)?(real|human|person|"
     r"bot|robot|ai))\b", re.I)
+_SMALL_TALK = re.compile(
+    r"^\W*(ok(ay)?|cool|thanks?|thank\s+you|thx|ty|got\s+it|great|nice|alright|sure|hi|hello|"
+    r"hey|good\s+(morning|evening|afternoon))(\W+(so\s+much|a\s+lot|that\s+helped|cool|"
+    r"thanks|there|again|ok))*\W*$", re.I)
 _INJECTION = re.compile(
     r"\b(ignore|disregard|forget|override|bypass|disable|turn\s+off)\s+(all\s+|your\s+|the\s+|"
     r"any\s+|previous\s+|prior\s+|these\s+)*(rules|instructions|safety|guidelines|filters?|"
@@ -139,6 +143,11 @@ class Pipeline:
             answer.body, trace["route"] = m["non_english"], "non-English input"
         elif _NOT_A_PERSON.search(query):
             answer.body, trace["route"] = m["not_a_person"], "asked whether it is a person"
+        elif _SMALL_TALK.match(query):
+            answer.safety = SafetyVerdict("ok", "a greeting or thanks", [], "none",
+                                          verdict.crisis_similarity)
+            answer.body = m["small_talk"] + "\n\n" + replies.suggestions_block()
+            trace["route"] = "greeting or thanks"
         elif verdict.category == "out_of_scope":
             answer.body = m["out_of_scope"] + "\n\n" + replies.suggestions_block()
             trace["route"] = "out of scope: retrieval skipped"

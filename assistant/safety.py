@@ -26,10 +26,13 @@ HERE = Path(__file__).resolve().parent
 # Chosen on the tuning part of eval/safety_set.jsonl (see eval/README.md): the lowest
 # similarity to a crisis example that still flags, and the margin by which a message must be
 # closer to the crisis examples than to the ordinary ones.
-SEMANTIC_THRESHOLD = 0.62
-SEMANTIC_MARGIN = 0.0
+SEMANTIC_THRESHOLD = 0.48
+SEMANTIC_MARGIN = 0.05
+# A message that plainly asks a medical question (dosing, tapering, mixing) sounds like an
+# overdose example without being one; the semantic layer then needs a closer match.
+SEMANTIC_THRESHOLD_MEDICAL = 0.58
 # Below this similarity to every passage, a message with no recovery words is out of scope.
-SCOPE_THRESHOLD = 0.30
+SCOPE_THRESHOLD = 0.25
 
 
 @dataclass(frozen=True)
@@ -152,10 +155,12 @@ class SafetyChecker:
         if fired:
             return SafetyVerdict("crisis", fired[0].why, [r.id for r in fired], "pattern",
                                  c_sim, words)
-        if c_sim >= self.threshold and c_sim - o_sim >= self.margin:
+        medical, medical_words = _first_match(self.rules.medical, cleaned)
+        threshold = max(self.threshold, SEMANTIC_THRESHOLD_MEDICAL) if medical else self.threshold
+        if c_sim >= threshold and c_sim - o_sim >= self.margin:
             return SafetyVerdict("crisis", "close in meaning to a crisis message: "
                                  f"\"{exemplar}\"", [], "semantic", c_sim, exemplar)
-        fired, words = _first_match(self.rules.medical, cleaned)
+        fired, words = medical, medical_words
         if fired:
             return SafetyVerdict("medical", fired[0].why, [r.id for r in fired], "pattern",
                                  c_sim, words)
