@@ -125,7 +125,7 @@ class Pipeline:
 
         answer = Answer(query, "", verdict, [], pointer, 0.0, reg.code, trace=trace)
         if verdict.category == "crisis":
-            answer.crisis_block = replies.crisis_block(reg, pointer)
+            answer.crisis_block = replies.crisis_block(reg)
             answer.answer = answer.crisis_block
             trace["route"] = "crisis: retrieval skipped"
             return self._finish(answer, started)
@@ -134,7 +134,7 @@ class Pipeline:
                 "crisis", "an earlier message in this conversation was a crisis; the crisis "
                 f"lines stay at the top until the conversation starts over (this message: "
                 f"{verdict.category})", verdict.rules, "conversation", verdict.crisis_similarity)
-            answer.crisis_block = replies.crisis_block(reg, pointer, kept=True)
+            answer.crisis_block = replies.crisis_block(reg, kept=True)
 
         m = replies.messages()
         if issue == "junk":

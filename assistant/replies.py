@@ -28,13 +28,13 @@ def emergency_line(region: Region) -> str:
     return m["crisis_emergency_unknown"]
 
 
-def crisis_block(region: Region, peer: str, kept: bool = False) -> str:
+def crisis_block(region: Region, kept: bool = False) -> str:
     """Emergency number and crisis lines first, then hope, then one line of peer support."""
     m = messages()
     lines = [m["crisis_kept"] if kept else m["crisis_intro"], "", emergency_line(region), "",
              m["crisis_talk_now"], ""]
     lines += [f"- {r.contact_line()}" for r in region.crisis_lines[:3]]
-    lines += ["", m["crisis_hope"], "", m["crisis_afterwards"].format(peer=peer)]
+    lines += ["", m["crisis_hope"], "", m["crisis_afterwards"]]
     return "\n".join(lines)
 
 

@@ -31,6 +31,11 @@ SEMANTIC_MARGIN = 0.05
 # A message that plainly asks a medical question (dosing, tapering, mixing) sounds like an
 # overdose example without being one; the semantic layer then needs a closer match.
 SEMANTIC_THRESHOLD_MEDICAL = 0.58
+# The third layer, a logistic regression over the message's embedding trained on the labelled
+# sets by `python -m assistant.safety_training`; it flags at or above this probability.
+CLASSIFIER_THRESHOLD = 0.7
+CLASSIFIER_THRESHOLD_MEDICAL = 0.9
+CLASSIFIER_FILE = HERE / "safety_classifier.npz"
 # Below this similarity to every passage, a message with no recovery words is out of scope.
 SCOPE_THRESHOLD = 0.25
 
@@ -43,6 +48,7 @@ class SafetyVerdict:
     layer: str = "none"  # "pattern", "semantic", "scope", "conversation" or "none"
     crisis_similarity: float = 0.0
     matched_text: str = ""  # the words or exemplar that triggered it, for the trace
+    crisis_probability: float = 0.0  # the classifier's estimate, for the trace
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,7 @@ class RuleSet:
     crisis: tuple[Rule, ...]
     medical: tuple[Rule, ...]
     in_scope: re.Pattern
+    out_of_scope: tuple[re.Pattern, ...]
 
 
 def _rules(entries: list[dict]) -> tuple[Rule, ...]:
@@ -74,6 +81,7 @@ def load_rules(path: Path = HERE / "safety_rules.yaml") -> RuleSet:
         crisis=_rules(data["crisis"]),
         medical=_rules(data["medical"]),
         in_scope=re.compile(rf"\b({terms})\b", re.I),
+        out_of_scope=tuple(re.compile(p, re.I) for p in data.get("out_of_scope_terms", [])),
     )
 
 
@@ -125,17 +133,23 @@ class SafetyChecker:
         self.encode = encode
         self.threshold, self.margin = threshold, margin
         self._crisis_texts, self._ordinary_texts = load_exemplars()
+        self._classifier = load_classifier() if encode is not None else None
         if encode is not None:
             self._crisis = encode(self._crisis_texts)
             self._ordinary = encode(self._ordinary_texts)
 
-    def semantic(self, text: str) -> tuple[float, float, str]:
+    def semantic(self, text: str) -> tuple[float, float, str, float]:
         """Best similarity to a crisis example and to an ordinary one, over the whole message
-        and each sentence, with the crisis example that matched."""
+        and each sentence, with the crisis example that matched, and the classifier's
+        probability for the whole message."""
         if self.encode is None:
-            return 0.0, 0.0, ""
+            return 0.0, 0.0, "", 0.0
         pieces = [text, *split_for_safety(text)][:12]
         vectors = self.encode(pieces)
+        probability = 0.0
+        if self._classifier is not None:
+            weights, bias = self._classifier
+            probability = float(1.0 / (1.0 + np.exp(-(vectors[0] @ weights + bias))))
         crisis = vectors @ self._crisis.T
         ordinary = vectors @ self._ordinary.T
         # The piece that looks most like a crisis decides; its ordinary similarity is the
@@ -143,30 +157,47 @@ class SafetyChecker:
         best_piece = int(crisis.max(axis=1).argmax())
         best = int(crisis[best_piece].argmax())
         return (float(crisis[best_piece, best]), float(ordinary[best_piece].max()),
-                self._crisis_texts[best])
+                self._crisis_texts[best], probability)
 
     def check(self, message: str, corpus_similarity: float | None = None) -> SafetyVerdict:
         text = normalise(message)
         if not text:
             return SafetyVerdict("out_of_scope", "empty message", layer="scope")
+        if not re.search(r"[^\W\d_]", text):
+            return SafetyVerdict("out_of_scope", "no words to read", layer="scope")
         cleaned = strip_idioms(text, self.rules)
         fired, words = _first_match(self.rules.crisis, cleaned)
-        c_sim, o_sim, exemplar = self.semantic(message)
+        c_sim, o_sim, exemplar, prob = self.semantic(message)
         if fired:
             return SafetyVerdict("crisis", fired[0].why, [r.id for r in fired], "pattern",
-                                 c_sim, words)
+                                 c_sim, words, prob)
         medical, medical_words = _first_match(self.rules.medical, cleaned)
-        threshold = max(self.threshold, SEMANTIC_THRESHOLD_MEDICAL) if medical else self.threshold
-        if c_sim >= threshold and c_sim - o_sim >= self.margin:
+        sem_bar = max(self.threshold, SEMANTIC_THRESHOLD_MEDICAL) if medical else self.threshold
+        if c_sim >= sem_bar and c_sim - o_sim >= self.margin:
             return SafetyVerdict("crisis", "close in meaning to a crisis message: "
-                                 f"\"{exemplar}\"", [], "semantic", c_sim, exemplar)
-        fired, words = medical, medical_words
-        if fired:
-            return SafetyVerdict("medical", fired[0].why, [r.id for r in fired], "pattern",
-                                 c_sim, words)
+                                 f"\"{exemplar}\"", [], "semantic", c_sim, exemplar, prob)
+        clf_bar = CLASSIFIER_THRESHOLD_MEDICAL if medical else CLASSIFIER_THRESHOLD
+        if prob >= clf_bar:
+            return SafetyVerdict("crisis", "the crisis classifier rates this message "
+                                 f"{prob:.2f} (threshold {clf_bar})", [], "classifier", c_sim,
+                                 "", prob)
+        if medical:
+            return SafetyVerdict("medical", medical[0].why, [r.id for r in medical], "pattern",
+                                 c_sim, medical_words, prob)
+        if any(p.search(text) for p in self.rules.out_of_scope):
+            return SafetyVerdict("out_of_scope", "asks for something other than recovery or "
+                                 "peer support", [], "scope", c_sim, "", prob)
         in_scope = bool(self.rules.in_scope.search(text))
         if not in_scope and corpus_similarity is not None and corpus_similarity < SCOPE_THRESHOLD:
             return SafetyVerdict("out_of_scope", "not about recovery, peer support or getting "
-                                 "help", [], "scope", c_sim)
+                                 "help", [], "scope", c_sim, "", prob)
         return SafetyVerdict("ok", "an ordinary question about peer support or recovery",
-                             [], "none", c_sim)
+                             [], "none", c_sim, "", prob)
+
+
+def load_classifier(path: Path = CLASSIFIER_FILE) -> tuple[np.ndarray, float] | None:
+    """Weights of the crisis classifier; None (the layer is off) if the file is missing."""
+    if not path.is_file():
+        return None
+    data = np.load(path)
+    return data["weights"].astype(np.float32), float(data["bias"])
