@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 NEUTRAL_PAGE = "https://www.bbc.com/weather"
 _loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pipeline-loader")
 
-# Colours checked for WCAG AA against their backgrounds: white on #a4161a is 7.3:1, #7a1013 on
+# Colours checked for WCAG AA against their backgrounds: white on #a4161a is 7.8:1, #7a1013 on
 # white 11:1, white on #1a1a1a 17:1.
 CSS = """
 <style>
@@ -49,7 +49,16 @@ a.quick-exit { position: fixed; top: 0.6rem; right: 3.5rem; z-index: 1000001;
   text-decoration: none !important; box-shadow: 0 1px 4px rgba(0, 0, 0, 0.3); }
 .st-key-starters h2 { font-size: 1.35rem; padding-top: 0.5rem; }
 .st-key-mobile-help { display: none; }
-@media (max-width: 767px) { .st-key-mobile-help { display: block; } }
+@media (max-width: 767px) {
+  .st-key-mobile-help { display: block; }
+  [data-testid="stMainBlockContainer"] { padding-top: 4.25rem; }
+  .st-key-intro h1 { font-size: 2rem; padding-bottom: 0.25rem; }
+  .st-key-starters h2 { font-size: 1.15rem; padding-top: 0; }
+  .st-key-intro, .st-key-mobile-help, .st-key-starters, .st-key-starter-buttons {
+    gap: 0.5rem; }
+  .contacts.compact a.contact { font-size: 1rem; padding: 0.3rem 0.6rem; min-height: 44px; }
+  .contacts.compact a.contact .contact-name { font-size: 0.75rem; }
+}
 </style>
 """
 
@@ -149,7 +158,8 @@ def contacts_html(links: list[ContactLink], compact: bool = False) -> str:
     items = "".join(
         f'<a class="contact contact-{esc(link.kind)}" href="{esc(link.href)}">{esc(link.label)}'
         f'<span class="contact-name">{esc(link.name)}</span></a>' for link in links)
-    return f'<div class="contacts{" compact" if compact else ""}">{items}</div>'
+    return (f'<div class="contacts{" compact" if compact else ""}" role="group" '
+            f'aria-label="Ways to reach a person now">{items}</div>')
 
 
 def load_help(settings: Settings) -> Resources | None:
