@@ -15,7 +15,7 @@ MMR_LAMBDA = 0.7  # weight of relevance against novelty
 PASSAGES_USED = 5  # sentences come from the best passages only
 # An answer is only given when its best passage is at least this similar to the question;
 # chosen on the covered and uncovered questions of eval/questions.jsonl (tuning part).
-CONFIDENCE_THRESHOLD = 0.40
+CONFIDENCE_THRESHOLD = 0.42
 MIN_SENTENCE_SIMILARITY = 0.20  # never pad an answer with loosely related sentences
 _WEAK_START = re.compile(r"^(this|it|they|these|those|that|he|she|also|but|and|so)\b", re.I)
 _STEP_START = re.compile(

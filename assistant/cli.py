@@ -195,6 +195,68 @@ def ask(question: Annotated[str | None, typer.Argument(show_default=False)] = No
             typer.echo(result.answer)
 
 
+@app.command("eval")
+def eval_command(
+    gate: Annotated[bool, typer.Option("--gate", help="Exit 1, naming each metric below its "
+                                       "bar in eval/thresholds.toml.")] = False,
+    compare_with: Annotated[Path | None, typer.Option(
+        "--compare", help="Another run's results.json (or its report folder), or another "
+        "index folder: show what changed question by question.")] = None,
+    reports: Annotated[Path | None, typer.Option(help="Where reports go (default "
+                                                 "eval/reports/).")] = None,
+    corpus: CorpusOpt = None, index: IndexOpt = None) -> None:
+    """Measure retrieval, follow-ups, safety, answers and speed; write a report."""
+    from rich.progress import Progress
+
+    from .eval_report import compare, run_eval, write_report
+    from .evaluation import EVAL_DIR
+
+    settings = _settings(corpus, index)
+    other = _load_other_results(compare_with, settings) if compare_with else None
+    with Progress(transient=True) as bar:
+        task = bar.add_task("Loading the model and index", total=5)
+
+        def step(name: str) -> None:
+            bar.update(task, advance=1, description=f"Evaluating {name}")
+
+        pipeline = _load_pipeline(settings)
+        results = run_eval(pipeline, progress=step)
+        folder, failures = write_report(pipeline, results, reports or EVAL_DIR / "reports")
+        bar.update(task, completed=5)
+    data = json.loads((folder / "results.json").read_text("utf-8"))
+    hybrid = data["retrieval"]["hybrid"]
+    typer.echo(f"Report: {folder / 'report.md'}")
+    typer.echo(f"hybrid hit@5 tune {hybrid['tune']['hit@5']:.3f} heldout "
+               f"{hybrid['heldout']['hit@5']:.3f}; crisis recall tuned "
+               f"{data['safety']['tuned']['crisis_recall']:.3f} heldout "
+               f"{data['safety']['heldout']['crisis_recall']:.3f}; groundedness "
+               f"{data['answers']['groundedness']:.3f}; peer pointers "
+               f"{data['answers']['peer_pointer_rate']:.3f}")
+    if other is not None:
+        for line in compare(data, other):
+            typer.echo(line)
+    if gate:
+        for failure in failures:
+            typer.echo(f"gate: {failure}", err=True)
+        if failures:
+            raise typer.Exit(1)
+        typer.echo("gate: passed")
+
+
+def _load_other_results(path: Path, settings: Settings) -> dict:
+    """A results.json, a report folder, or an index folder to evaluate now."""
+    if path.is_dir() and (path / "results.json").is_file():
+        path = path / "results.json"
+    if path.is_file():
+        return _read_json(path, "results file")
+    if path.is_dir():
+        from .eval_report import run_eval
+
+        other = _load_pipeline(settings.with_overrides(index_dir=path))
+        return json.loads(json.dumps(run_eval(other).to_json()))
+    raise InputError(f"nothing to compare at {path}")
+
+
 def _requests(question: str | None, batch: Path | None) -> list[dict]:
     if batch is not None:
         if question:
