@@ -84,9 +84,10 @@ class Pipeline:
     def __init__(self, settings: Settings, embedder: Embedder | None = None):
         started = time.perf_counter()
         self.settings = settings
+        self.index = LoadedIndex.open(settings)  # first: a missing index fails before the model
+        model_started = time.perf_counter()
         self.embedder = embedder or Embedder.from_settings(settings.embedding_model)
-        self.model_seconds = time.perf_counter() - started
-        self.index = LoadedIndex.open(settings)
+        self.model_seconds = time.perf_counter() - model_started
         self.resources: Resources = load_resources(settings.corpus_dir)
         corpus = load_corpus(settings.corpus_dir)
         self.documents = {d.id: d for d in corpus.vetted}
