@@ -187,12 +187,39 @@ class Pipeline:
                 preface += m["medical_bridge"] + "\n\n"
         if comp.covered:
             answer.body = preface + replies.answer_markdown(comp)
+            if verdict.category == "ok" and self.settings.llm_base_url and \
+                    self.settings.llm_model:
+                self._try_llm(answer, search_text, hits, comp, trace)
             return
         related = [h.title if h.title.endswith("?") else f"Tell me about {h.title}"
                    for h in hits[:3]]
         related = list(dict.fromkeys(related))
         answer.body = (preface + m["not_covered"] + " " + m["not_covered_people"] + "\n\n"
                        + replies.suggestions_block(related if comp.confidence > 0.2 else None))
+
+    def _try_llm(self, answer: Answer, question: str, hits: list[Hit], comp: Composition,
+                 trace: dict) -> None:
+        """Let the configured LLM rephrase the same passages; keep its answer only if every
+        sentence is supported by a passage it cites. Safety routes never come here."""
+        from .llm import llm_answer
+
+        result = llm_answer(question, hits, self.index, self.settings, self.embedder.encode)
+        trace["llm_checks"] = [asdict(c) for c in result.checks]
+        if not result.ok:
+            trace["generator_reason"] = f"LLM answer not used: {result.reason}"
+            return
+        renumber = {old: new for new, old in enumerate(result.citations_used, start=1)}
+        text = re.sub(r"\[(\d+)\]", lambda m: f"[{renumber.get(int(m.group(1)), '?')}]",
+                      result.text)
+        reviewed = {d: str(doc.meta.reviewed_on) for d, doc in self.documents.items()}
+        citations = [Citation(new, hits[old - 1].doc_id, hits[old - 1].title,
+                              hits[old - 1].chunk_id, hits[old - 1].section,
+                              reviewed.get(hits[old - 1].doc_id, ""), hits[old - 1].text)
+                     for old, new in renumber.items()]
+        answer.citations = citations
+        answer.body = text + "\n\n" + replies.sources_markdown(
+            Composition([], [], citations, comp.confidence, True))
+        trace.update({"generator": "llm", "generator_reason": result.reason})
 
     def _earlier_crisis(self, turns: list[Message]) -> bool:
         return any(self.safety.check(t.content).category == "crisis"

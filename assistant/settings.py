@@ -54,6 +54,7 @@ class Settings:
             region=os.environ.get("ASSISTANT_REGION", "US"),
             llm_base_url=os.environ.get("ASSISTANT_LLM_BASE_URL") or None,
             llm_model=os.environ.get("ASSISTANT_LLM_MODEL") or None,
+            llm_timeout=float(os.environ.get("ASSISTANT_LLM_TIMEOUT") or 20.0),
             feedback_db=_env_path("ASSISTANT_FEEDBACK_DB", Path()) if os.environ.get(
                 "ASSISTANT_FEEDBACK_DB") else None,
         )
