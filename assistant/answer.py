@@ -16,7 +16,9 @@ PASSAGES_USED = 5  # sentences come from the best passages only
 # An answer is only given when its best passage is at least this similar to the question;
 # chosen on the covered and uncovered questions of eval/questions.jsonl (tuning part).
 CONFIDENCE_THRESHOLD = 0.42
-MIN_SENTENCE_SIMILARITY = 0.20  # never pad an answer with loosely related sentences
+MIN_SENTENCE_SIMILARITY = 0.25  # never pad an answer with loosely related sentences
+RELATIVE_FLOOR = 0.6  # nor with sentences far weaker than the best one
+FILL_FLOOR = 0.8  # once the answer is long enough, only add sentences nearly as good as the best
 _WEAK_START = re.compile(r"^(this|it|they|these|those|that|he|she|also|but|and|so)\b", re.I)
 _STEP_START = re.compile(
     r"^(ask|call|try|look|visit|contact|search|go|reach|talk|find|check|join|use|start|bring|"
@@ -77,7 +79,9 @@ def _mmr(query: np.ndarray, vectors: np.ndarray, relevance: np.ndarray,
     reaches its target length."""
     chosen: list[int] = []
     total = 0
-    candidates = [i for i in range(len(relevance)) if relevance[i] >= MIN_SENTENCE_SIMILARITY]
+    top = float(relevance.max())
+    floor = max(MIN_SENTENCE_SIMILARITY, RELATIVE_FLOOR * top)
+    candidates = [i for i in range(len(relevance)) if relevance[i] >= floor]
     while candidates and total < TARGET_WORDS:
         if chosen:
             redundancy = (vectors[candidates] @ vectors[chosen].T).max(axis=1)
@@ -90,6 +94,8 @@ def _mmr(query: np.ndarray, vectors: np.ndarray, relevance: np.ndarray,
             continue  # a near-repeat of a chosen sentence adds nothing
         if total + limit_words[best] > MAX_WORDS and total >= MIN_WORDS:
             continue
+        if total >= MIN_WORDS and relevance[best] < FILL_FLOOR * top:
+            break
         chosen.append(best)
         total += limit_words[best]
     return chosen
