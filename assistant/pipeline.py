@@ -91,6 +91,7 @@ class Pipeline:
         self.resources: Resources = load_resources(settings.corpus_dir)
         corpus = load_corpus(settings.corpus_dir)
         self.documents = {d.id: d for d in corpus.vetted}
+        self.reviewed_on = {d.id: str(d.meta.reviewed_on) for d in corpus.vetted}
         self.safety = SafetyChecker(encode=self.embedder.encode)
         self.load_seconds = time.perf_counter() - started
 
@@ -168,8 +169,8 @@ class Pipeline:
             search_text = f"{rw.rewritten} peer support alongside treatment"
         search_vector = vector if search_text == query else self.encode(search_text)
         hits = search_index(self.index, search_text, search_vector, k=8)
-        reviewed = {d: str(doc.meta.reviewed_on) for d, doc in self.documents.items()}
-        comp: Composition = compose(self.index, search_vector, hits, search_text, reviewed)
+        comp: Composition = compose(self.index, search_vector, hits, search_text,
+                                    self.reviewed_on)
         answer.hits, answer.confidence, answer.citations = hits, comp.confidence, comp.citations
         trace.update({
             "route": f"{verdict.category}: answered from the corpus",
@@ -211,10 +212,9 @@ class Pipeline:
         renumber = {old: new for new, old in enumerate(result.citations_used, start=1)}
         text = re.sub(r"\[(\d+)\]", lambda m: f"[{renumber.get(int(m.group(1)), '?')}]",
                       result.text)
-        reviewed = {d: str(doc.meta.reviewed_on) for d, doc in self.documents.items()}
         citations = [Citation(new, hits[old - 1].doc_id, hits[old - 1].title,
                               hits[old - 1].chunk_id, hits[old - 1].section,
-                              reviewed.get(hits[old - 1].doc_id, ""), hits[old - 1].text)
+                              self.reviewed_on.get(hits[old - 1].doc_id, ""), hits[old - 1].text)
                      for old, new in renumber.items()]
         answer.citations = citations
         answer.body = text + "\n\n" + replies.sources_markdown(
