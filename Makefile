@@ -5,6 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8501
+ADDRESS ?= 127.0.0.1
 TORCH_VERSION := 2.13.0
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
@@ -13,7 +14,7 @@ export ANONYMIZED_TELEMETRY := False
 .PHONY: run test setup setup-dev index check lint eval bench browser clean
 
 run: setup index
-	$(BIN)/streamlit run app.py --server.port $(PORT)
+	$(BIN)/streamlit run app.py --server.port $(PORT) --server.address $(ADDRESS)
 
 test: setup-dev browser
 	$(BIN)/ruff check .

@@ -23,11 +23,19 @@ _DEFAULT_KINDS = ("warmline", "peer_directory", "meeting_finder", "substance_use
                   "mental_health_line", "crisis_line", "directory")
 
 
-def _pick(region: Region, kinds: tuple[str, ...]) -> Resource | None:
+# A question that names a fellowship gets that fellowship's finder when the region has one.
+_FELLOWSHIPS = [(r"\b(na|narcotics anonymous)\b", "narcotics"),
+                (r"\b(aa|alcoholics anonymous)\b", "alcoholics"),
+                (r"\bsmart\b", "smart"), (r"\bal-?anon\b", "al-anon")]
+
+
+def _pick(region: Region, kinds: tuple[str, ...], question: str = "") -> Resource | None:
+    wanted = [name for pattern, name in _FELLOWSHIPS if re.search(pattern, question)]
     for kind in kinds:
         found = region.of_kind(kind)
-        if found:
-            return found[0]
+        named = [r for r in found for w in wanted if w in f"{r.name} {r.id}".lower()]
+        if named or found:
+            return (named or found)[0]
     return None
 
 
@@ -37,7 +45,7 @@ def peer_pointer(region: Region, question: str = "") -> str:
     resource = None
     for pattern, kinds in _TOPICS:
         if re.search(pattern, text):
-            resource = _pick(region, kinds)
+            resource = _pick(region, kinds, text)
             if resource:
                 break
     resource = resource or _pick(region, _DEFAULT_KINDS) or region.resources[0]

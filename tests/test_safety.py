@@ -180,6 +180,8 @@ def test_peer_pointers_fit_the_question_and_the_region(pipeline):
     assert "Family Drug Support" in family.peer_pointer
     meeting = pipeline.ask("how do I find a meeting", region="US")
     assert "Meeting Guide" in meeting.peer_pointer
+    narcotics = pipeline.ask("Can I go to NA meetings if I take methadone?", region="AU")
+    assert "Narcotics Anonymous Australia" in narcotics.peer_pointer
 
 
 def test_the_crisis_classifier_was_trained_on_the_current_data(embedder):
