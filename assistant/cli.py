@@ -243,6 +243,24 @@ def eval_command(
         typer.echo("gate: passed")
 
 
+@app.command()
+def bench(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+          runs: Annotated[int, typer.Option(min=1, max=10, help="Cold-start runs.")] = 3,
+          corpus: CorpusOpt = None, index: IndexOpt = None) -> None:
+    """Measure cold start, warm latency, build and refresh costs, and memory."""
+    from .bench import run_bench, save
+
+    result = run_bench(_settings(corpus, index), cold_runs=runs)
+    path = save(result)
+    if as_json:
+        _emit(result)
+        return
+    typer.echo(f"{result['machine']['cores']} cores; saved to {path}")
+    for group in ("cold_start", "warm", "build", "memory"):
+        for key, value in result[group].items():
+            typer.echo(f"{group:11} {key:30} {value:10.2f}")
+
+
 def _load_other_results(path: Path, settings: Settings) -> dict:
     """A results.json, a report folder, or an index folder to evaluate now."""
     if path.is_dir() and (path / "results.json").is_file():

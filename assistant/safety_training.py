@@ -16,7 +16,8 @@ import numpy as np
 from .safety import CLASSIFIER_FILE, HERE, load_exemplars
 from .settings import PROJECT_ROOT
 
-TRAINING_FILES = ("safety_set.jsonl", "safety_set_v2.jsonl", "safety_set_v3.jsonl")
+TRAINING_FILES = ("safety_set.jsonl", "safety_set_v2.jsonl", "safety_set_v3.jsonl",
+                  "safety_set_v4.jsonl")
 REGULARISATION_C = 4.0  # chosen by 5-fold cross-validation on the tuning sets (see eval/README)
 
 
