@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
@@ -93,6 +94,8 @@ class Pipeline:
         self.documents = {d.id: d for d in corpus.vetted}
         self.reviewed_on = {d.id: str(d.meta.reviewed_on) for d in corpus.vetted}
         self.safety = SafetyChecker(encode=self.embedder.encode)
+        # Earlier turns are re-checked on every reply; remember their verdicts.
+        self._history_check = lru_cache(maxsize=1024)(self.safety.check)
         self.load_seconds = time.perf_counter() - started
 
     # -- search ---------------------------------------------------------------------------
@@ -222,7 +225,7 @@ class Pipeline:
         trace.update({"generator": "llm", "generator_reason": result.reason})
 
     def _earlier_crisis(self, turns: list[Message]) -> bool:
-        return any(self.safety.check(t.content).category == "crisis"
+        return any(self._history_check(t.content).category == "crisis"
                    for t in turns if t.role == "user")
 
     def _finish(self, answer: Answer, started: float) -> Answer:
