@@ -123,7 +123,7 @@ class Pipeline:
         issue = _language_issue(query)
         vector = self.encode(query)
         corpus_sim = float((self.index.chunk_vectors @ vector).max())
-        verdict = self.safety.check(query, corpus_similarity=corpus_sim)
+        verdict = self.safety.check(query, corpus_similarity=corpus_sim, vector=vector)
         earlier_crisis = self._earlier_crisis(turns)
         trace["safety"] = asdict(verdict) | {"earlier_crisis": earlier_crisis,
                                              "corpus_similarity": round(corpus_sim, 4)}

@@ -138,14 +138,21 @@ class SafetyChecker:
             self._crisis = encode(self._crisis_texts)
             self._ordinary = encode(self._ordinary_texts)
 
-    def semantic(self, text: str) -> tuple[float, float, str, float]:
+    def semantic(self, text: str, vector: np.ndarray | None = None
+                 ) -> tuple[float, float, str, float]:
         """Best similarity to a crisis example and to an ordinary one, over the whole message
         and each sentence, with the crisis example that matched, and the classifier's
-        probability for the whole message."""
+        probability for the whole message. `vector`, when the caller already has the
+        message's embedding, saves encoding it twice."""
         if self.encode is None:
             return 0.0, 0.0, "", 0.0
-        pieces = [text, *split_for_safety(text)][:12]
-        vectors = self.encode(pieces)
+        sentences = split_for_safety(text)[:11]
+        if vector is None:
+            vectors = self.encode([text, *sentences])
+        elif sentences:
+            vectors = np.vstack([vector[None, :], self.encode(sentences)])
+        else:
+            vectors = vector[None, :]
         probability = 0.0
         if self._classifier is not None:
             weights, bias = self._classifier
@@ -159,7 +166,8 @@ class SafetyChecker:
         return (float(crisis[best_piece, best]), float(ordinary[best_piece].max()),
                 self._crisis_texts[best], probability)
 
-    def check(self, message: str, corpus_similarity: float | None = None) -> SafetyVerdict:
+    def check(self, message: str, corpus_similarity: float | None = None,
+              vector: np.ndarray | None = None) -> SafetyVerdict:
         text = normalise(message)
         if not text:
             return SafetyVerdict("out_of_scope", "empty message", layer="scope")
@@ -167,7 +175,7 @@ class SafetyChecker:
             return SafetyVerdict("out_of_scope", "no words to read", layer="scope")
         cleaned = strip_idioms(text, self.rules)
         fired, words = _first_match(self.rules.crisis, cleaned)
-        c_sim, o_sim, exemplar, prob = self.semantic(message)
+        c_sim, o_sim, exemplar, prob = self.semantic(message, vector)
         if fired:
             return SafetyVerdict("crisis", fired[0].why, [r.id for r in fired], "pattern",
                                  c_sim, words, prob)
