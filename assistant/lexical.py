@@ -15,10 +15,12 @@ def _stemmer():
     return Stemmer.Stemmer("english")
 
 
-def tokenize(texts: list[str]):
+def tokenize(texts: list[str], return_ids: bool = True):
+    """The same stop words and stemming at index and query time."""
     import bm25s
 
-    return bm25s.tokenize(texts, stopwords="en", stemmer=_stemmer(), show_progress=False)
+    return bm25s.tokenize(texts, stopwords="en", stemmer=_stemmer(), show_progress=False,
+                          return_ids=return_ids)
 
 
 def build_bm25(texts: list[str]):
@@ -37,10 +39,7 @@ def load_bm25(path: str):
 
 def bm25_search(retriever, query: str, k: int) -> list[tuple[int, float]]:
     """Top passages as (row, score), best first; passages with no matching term are left out."""
-    import bm25s
-
-    tokens = bm25s.tokenize([query], stopwords="en", stemmer=_stemmer(), show_progress=False,
-                            return_ids=False)
+    tokens = tokenize([query], return_ids=False)
     known = [t for t in tokens[0] if t in retriever.vocab_dict]
     if not known:
         return []
