@@ -73,8 +73,7 @@ def _usable(sentence: str) -> bool:
     return 5 <= len(words) <= 60 and not sentence.rstrip().endswith(":")
 
 
-def _mmr(query: np.ndarray, vectors: np.ndarray, relevance: np.ndarray,
-         limit_words: list[int]) -> list[int]:
+def _mmr(vectors: np.ndarray, relevance: np.ndarray, limit_words: list[int]) -> list[int]:
     """Pick sentences by relevance minus similarity to those already picked, until the answer
     reaches its target length."""
     chosen: list[int] = []
@@ -126,7 +125,7 @@ def compose(index: LoadedIndex, query_vector: np.ndarray, hits: list[Hit], quest
     relevance = relevance - np.array([0.08 if _WEAK_START.match(index.sentences[s].text) else 0
                                       for s in ids])
     lengths = [len(index.sentences[s].text.split()) for s in ids]
-    picked = _mmr(query_vector, vectors, relevance, lengths)
+    picked = _mmr(vectors, relevance, lengths)
 
     def chosen(i: int) -> Chosen:
         ref = index.sentences[ids[i]]

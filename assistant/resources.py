@@ -20,7 +20,6 @@ ResourceKind = Literal[
 
 # The kinds that reach a person who listens; used to pick peer pointers and crisis lines.
 CRISIS_KINDS = ("crisis_line", "text_line")
-PEER_KINDS = ("warmline", "peer_directory", "meeting_finder", "family_support", "overdose_line")
 
 
 class Resource(BaseModel):
@@ -85,12 +84,6 @@ class Region(BaseModel):
     @property
     def crisis_lines(self) -> list[Resource]:
         return self.of_kind(*CRISIS_KINDS) or self.of_kind("directory")
-
-    @property
-    def emergency_text(self) -> str:
-        if self.emergency.number:
-            return f"call {self.emergency.number}"
-        return self.emergency.note.rstrip(".").lower()
 
 
 class Resources(BaseModel):

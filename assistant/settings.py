@@ -55,8 +55,7 @@ class Settings:
             llm_base_url=os.environ.get("ASSISTANT_LLM_BASE_URL") or None,
             llm_model=os.environ.get("ASSISTANT_LLM_MODEL") or None,
             llm_timeout=float(os.environ.get("ASSISTANT_LLM_TIMEOUT") or 20.0),
-            feedback_db=_env_path("ASSISTANT_FEEDBACK_DB", Path()) if os.environ.get(
-                "ASSISTANT_FEEDBACK_DB") else None,
+            feedback_db=Path(db) if (db := os.environ.get("ASSISTANT_FEEDBACK_DB")) else None,
         )
 
     def with_overrides(self, **changes: object) -> Settings:
