@@ -104,6 +104,8 @@ def index(corpus: CorpusOpt = None, index: IndexOpt = None,
           ) -> None:
     """Build the index, or refresh it: only changed passages are embedded."""
     from .indexing import build_index
+    from .query_model import ensure_assets
+    from .safety import load_exemplars
 
     settings = _settings(corpus, index)
     report = build_index(settings, strict=strict, force=force, progress=sys.stderr.isatty())
@@ -112,11 +114,19 @@ def index(corpus: CorpusOpt = None, index: IndexOpt = None,
     if report.up_to_date:
         typer.echo(f"Index is up to date ({report.chunk_count} passages, build "
                    f"{report.build_id}).")
-        return
-    typer.echo(f"Built {report.build_id} ({report.reason}): {report.chunk_count} passages; "
-               f"{report.added_chunks} added, {report.changed_chunks} changed, "
-               f"{report.removed_chunks} removed; {report.embedded} texts embedded, "
-               f"{report.reused} reused.")
+    else:
+        typer.echo(f"Built {report.build_id} ({report.reason}): {report.chunk_count} passages; "
+                   f"{report.added_chunks} added, {report.changed_chunks} changed, "
+                   f"{report.removed_chunks} removed; {report.embedded} texts embedded, "
+                   f"{report.reused} reused.")
+    crisis, ordinary = load_exemplars()
+    assets = ensure_assets(settings, crisis + ordinary)
+    if assets.exported:
+        typer.echo(f"Exported the model to ONNX for fast questions in "
+                   f"{assets.export_seconds:.1f} s (vectors match torch within "
+                   f"{assets.max_difference:.1e}).")
+    if assets.note:
+        typer.echo(f"warning: {assets.note}", err=True)
 
 
 @corpus_app.command("check")

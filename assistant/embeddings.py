@@ -6,6 +6,7 @@ The default model is all-MiniLM-L6-v2 as shipped by the PyPI package `gt-all-min
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,11 @@ def resolve_model_path(configured: str | None) -> Path:
     return path
 
 
+def text_key(text: str) -> str:
+    """The key a text's vector is cached under: the same text always reuses its vector."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:20]
+
+
 def model_id(path: Path) -> str:
     """A stable name for the manifest: folder name plus a hash of its config files, so a
     different model in the same place still forces a rebuild."""
@@ -47,6 +53,8 @@ class Embedder:
 
     path: Path
     batch_size: int = 32
+    name = "torch"  # which encoder this is, for traces and the bench
+    reason = "the sentence-transformers model (the reference)"
 
     def __post_init__(self) -> None:
         # Offline for good: the hub is never asked, even for a model name that looks remote.

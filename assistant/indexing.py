@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import hashlib
 import json
 import shutil
 import uuid
@@ -19,7 +18,7 @@ import numpy as np
 from . import store
 from .chunking import Chunk, chunk_corpus, split_sentences
 from .corpus import Corpus, load_corpus
-from .embeddings import Embedder, model_id, resolve_model_path
+from .embeddings import Embedder, model_id, resolve_model_path, text_key
 from .errors import CorpusError
 from .manifest import (
     BUILDS,
@@ -29,6 +28,7 @@ from .manifest import (
     point_current_at,
     read_manifest,
 )
+from .query_model import load_encoder
 from .settings import Settings
 
 KEEP_BUILDS = 2  # the new one and the previous, which a running app may still have open
@@ -47,10 +47,6 @@ class BuildReport:
     removed_chunks: int = 0
     chunk_count: int = 0
     warnings: list[str] = field(default_factory=list)
-
-
-def text_key(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:20]
 
 
 @dataclass
@@ -140,7 +136,8 @@ def build_index(
     keys = [text_key(t) for t in texts]
     missing = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in cache}.items())
     if missing:
-        model = embedder or (embedder_factory() if embedder_factory else Embedder(model_path))
+        model = embedder or (embedder_factory() if embedder_factory
+                             else load_encoder(settings, current_model))
         fresh = _encode_with_progress(model, [t for _, t in missing], progress)
         cache.update(zip([k for k, _ in missing], fresh, strict=True))
     report.embedded, report.reused = len(missing), len(set(keys)) - len(missing)

@@ -17,6 +17,7 @@ from .corpus import load_corpus
 from .embeddings import Embedder
 from .errors import InputError
 from .peers import peer_pointer
+from .query_model import asset_dir, load_encoder, load_known_vectors, with_known_vectors
 from .resources import Region, Resources, load_resources
 from .retrieval import Hit, LoadedIndex, search_index
 from .safety import SafetyChecker, SafetyVerdict
@@ -87,15 +88,19 @@ class Pipeline:
         self.settings = settings
         self.index = LoadedIndex.open(settings)  # first: a missing index fails before the model
         model_started = time.perf_counter()
-        self.embedder = embedder or Embedder.from_settings(settings.embedding_model)
+        # The ONNX export when `assistant index` wrote one (no torch in this process), else
+        # the torch model.
+        self.embedder = embedder or load_encoder(settings, self.index.manifest.model_id)
         self.model_seconds = time.perf_counter() - model_started
         self.resources: Resources = load_resources(settings.corpus_dir)
         corpus = load_corpus(settings.corpus_dir)
         self.documents = {d.id: d for d in corpus.vetted}
         self.reviewed_on = {d.id: str(d.meta.reviewed_on) for d in corpus.vetted}
-        self.safety = SafetyChecker(encode=self.embedder.encode)
+        known = load_known_vectors(asset_dir(settings.index_dir, self.embedder.model_id))
+        self.safety = SafetyChecker(encode=with_known_vectors(self.embedder.encode, known))
         # Earlier turns are re-checked on every reply; remember their verdicts.
         self._history_check = lru_cache(maxsize=1024)(self.safety.check)
+        self.index.collection  # noqa: B018 - a broken database fails here, not mid-answer
         self.load_seconds = time.perf_counter() - started
 
     # -- search ---------------------------------------------------------------------------
@@ -118,7 +123,8 @@ class Pipeline:
                  for m in (history or [])]
         reg = self.region(region)
         pointer = peer_pointer(reg, query)
-        trace: dict = {"region": reg.code, "generator": "extractive"}
+        trace: dict = {"region": reg.code, "generator": "extractive",
+                       "encoder": getattr(self.embedder, "name", "torch")}
 
         issue = _language_issue(query)
         vector = self.encode(query)

@@ -40,6 +40,7 @@ class Settings:
     llm_model: str | None = None
     llm_timeout: float = 20.0
     feedback_db: Path | None = None
+    encoder: str = "auto"  # auto: the verified ONNX export when there is one, else torch
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -56,6 +57,7 @@ class Settings:
             llm_model=os.environ.get("ASSISTANT_LLM_MODEL") or None,
             llm_timeout=float(os.environ.get("ASSISTANT_LLM_TIMEOUT") or 20.0),
             feedback_db=Path(db) if (db := os.environ.get("ASSISTANT_FEEDBACK_DB")) else None,
+            encoder=(os.environ.get("ASSISTANT_ENCODER") or "auto").lower(),
         )
 
     def with_overrides(self, **changes: object) -> Settings:

@@ -134,13 +134,13 @@ def near_duplicates(docs: list[Document], settings: Settings,
     import numpy as np
 
     from .chunking import chunk_corpus
-    from .embeddings import Embedder
+    from .query_model import load_encoder
 
     chunks = [c for c in chunk_corpus(docs, settings.chunk_size, settings.chunk_overlap)
               if len(c.text.split()) >= 12]
     if len(chunks) < 2:
         return []
-    vectors = Embedder.from_settings(settings.embedding_model).encode([c.text for c in chunks])
+    vectors = load_encoder(settings).encode([c.text for c in chunks])
     sims = vectors @ vectors.T
     problems = []
     for i, j in zip(*np.where(np.triu(sims, k=1) >= threshold), strict=True):

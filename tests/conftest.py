@@ -57,12 +57,18 @@ def corpus_copy(tmp_path) -> Path:
 
 @pytest.fixture(scope="session")
 def real_settings(tmp_path_factory, embedder) -> Settings:
-    """The real corpus, indexed once per test session into a temporary folder."""
+    """The real corpus, indexed once per test session into a temporary folder, as
+    `assistant index` does it: with the verified ONNX export beside it, so processes started
+    on this index (the CLI, the app) take the torch-free query path, as they do in use."""
     from assistant.indexing import build_index
+    from assistant.query_model import ensure_assets
+    from assistant.safety import load_exemplars
 
     index_dir = tmp_path_factory.mktemp("index")
     settings = Settings(corpus_dir=REAL_CORPUS, index_dir=index_dir)
     build_index(settings, embedder=embedder)
+    crisis, ordinary = load_exemplars()
+    ensure_assets(settings, crisis + ordinary, torch_embedder=lambda: embedder)
     return settings
 
 
