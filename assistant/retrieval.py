@@ -4,6 +4,7 @@ then grouped so one document cannot crowd out the rest."""
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -64,12 +65,24 @@ class LoadedIndex:
             chunk_row = self.row_of[row["chunk_id"]]
             self.sentences_by_chunk.setdefault(chunk_row, []).append(len(self.sentences))
             self.sentences.append(SentenceRef(chunk_row, row["index"], row["text"]))
+        # Importing Chroma and opening its database is the slowest part of starting (about
+        # 1 s); it runs in the background while the rest of the index and the model load.
+        self._chroma = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chroma-open")
+        self._collection = self._chroma.submit(self._open_collection, settings)
+        self._chroma.shutdown(wait=False)
         self.bm25 = load_bm25(str(build_dir / "bm25"))
+
+    def _open_collection(self, settings: Settings):
         if settings.chroma_host:
-            self._client = store.http_client(settings.chroma_host, settings.chroma_port)
+            client = store.http_client(settings.chroma_host, settings.chroma_port)
         else:
-            self._client = store.persistent_client(build_dir / "chroma")
-        self.collection = store.get_collection(self._client, self.manifest.collection)
+            client = store.persistent_client(self.build_dir / "chroma")
+        return store.get_collection(client, self.manifest.collection)
+
+    @property
+    def collection(self):
+        """The Chroma collection; waits for it to open, and raises what opening raised."""
+        return self._collection.result()
 
     @classmethod
     def open(cls, settings: Settings) -> LoadedIndex:
