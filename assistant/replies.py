@@ -18,7 +18,8 @@ HERE = Path(__file__).resolve().parent
 
 @lru_cache(maxsize=1)
 def messages() -> dict:
-    return yaml.safe_load((HERE / "messages.yaml").read_text("utf-8"))
+    return yaml.load((HERE / "messages.yaml").read_text("utf-8"),  # noqa: S506 - safe loader
+                     Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
 def emergency_line(region: Region) -> str:
