@@ -256,19 +256,21 @@ def eval_command(
 @app.command()
 def bench(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
           runs: Annotated[int, typer.Option(min=1, max=10, help="Cold-start runs.")] = 3,
+          scale: Annotated[bool, typer.Option("--scale", help="Add the 100k-passage case "
+                           "(several minutes).")] = False,
           corpus: CorpusOpt = None, index: IndexOpt = None) -> None:
-    """Measure cold start, warm latency, build and refresh costs, and memory."""
-    from .bench import run_bench, save
+    """Measure cold start, memory, warm latency, encoders, build and refresh, and the scale
+    curve (1k and 10k synthetic passages; 100k with --scale)."""
+    from .bench import run_bench, save, table
 
-    result = run_bench(_settings(corpus, index), cold_runs=runs)
+    result = run_bench(_settings(corpus, index), cold_runs=runs, scale=scale)
     path = save(result)
     if as_json:
         _emit(result)
         return
-    typer.echo(f"{result['machine']['cores']} cores; saved to {path}")
-    for group in ("cold_start", "warm", "build", "memory"):
-        for key, value in result[group].items():
-            typer.echo(f"{group:11} {key:30} {value:10.2f}")
+    for line in table(result):
+        typer.echo(line)
+    typer.echo(f"saved to {path}")
 
 
 def _load_other_results(path: Path, settings: Settings) -> dict:

@@ -1,14 +1,10 @@
 """The same index and search run through a real Chroma server (`chroma run`) on 127.0.0.1."""
 
 import shutil
-import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pytest
 
+from assistant.chroma_server import chroma_command, running_chroma
 from assistant.indexing import build_index
 from assistant.manifest import current_manifest
 from assistant.retrieval import LoadedIndex, search_index
@@ -20,35 +16,12 @@ DOCS = ["what-is-peer-support", "sponsorship", "smart-recovery", "family-and-fri
         "finding-a-meeting"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture()
 def chroma_server(tmp_path):
-    chroma = Path(sys.executable).with_name("chroma")
-    if not chroma.exists():
+    if chroma_command() is None:
         pytest.skip("the chroma command is not installed")
-    port = _free_port()
-    proc = subprocess.Popen([str(chroma), "run", "--host", "127.0.0.1", "--port", str(port),
-                             "--path", str(tmp_path / "server-data")],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.3)
-        else:
-            pytest.fail("chroma server did not start")
-        yield port
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
+    with running_chroma(tmp_path / "server-data") as server:
+        yield server.port
 
 
 def test_index_and_search_through_a_chroma_server(tmp_path, chroma_server, embedder):
