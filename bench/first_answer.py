@@ -18,6 +18,8 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from assistant.chroma_server import peak_rss_mb  # noqa: E402
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 QUESTION = "What does a recovery coach do?"
@@ -63,14 +65,18 @@ def one_run() -> dict[str, float]:
             box.press("Enter")
             page.get_by_text("Sources (").nth(1).wait_for(timeout=60_000)
             second = time.perf_counter()
+            box.fill("What is a sponsor?")
+            box.press("Enter")
+            page.get_by_text("Sources (").nth(2).wait_for(timeout=60_000)
             browser.close()
+        rss = peak_rss_mb(server.pid)
     finally:
         server.terminate()
         server.wait(timeout=20)
     return {"server_ready_s": healthy - started, "chat_shown_s": shown - started,
             "first_answer_after_ask_s": answered - shown,
             "first_answer_after_start_s": answered - started,
-            "second_answer_s": second - answered}
+            "second_answer_s": second - answered, "app_peak_rss_mb": rss or 0.0}
 
 
 def main() -> None:
