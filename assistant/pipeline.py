@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import re
 import time
+from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
 
 import numpy as np
 
@@ -14,14 +14,16 @@ from . import replies
 from .answer import Citation, Composition, compose
 from .conversation import Message, rewrite
 from .corpus import load_corpus
-from .embeddings import Embedder
+from .embeddings import Embedder, text_key
 from .errors import InputError
 from .peers import peer_pointer
-from .query_model import asset_dir, load_encoder, load_known_vectors, with_known_vectors
+from .query_model import VectorMemo, asset_dir, load_encoder, load_known_vectors
 from .resources import Region, Resources, load_resources
 from .retrieval import Hit, LoadedIndex, search_index
 from .safety import SafetyChecker, SafetyVerdict
 from .settings import MAX_QUESTION_CHARS, Settings
+
+HISTORY_MEMORY = 1024  # verdicts of earlier turns remembered (by hash) across replies
 
 _NOT_A_PERSON = re.compile(
     r"\b(are|r)\s+(you|u)\s+(a\s+)?(real|human|person|bot|robot|ai|machine|computer|chatbot|"
@@ -96,16 +98,17 @@ class Pipeline:
         corpus = load_corpus(settings.corpus_dir)
         self.documents = {d.id: d for d in corpus.vetted}
         self.reviewed_on = {d.id: str(d.meta.reviewed_on) for d in corpus.vetted}
-        known = load_known_vectors(asset_dir(settings.index_dir, self.embedder.model_id))
-        self.safety = SafetyChecker(encode=with_known_vectors(self.embedder.encode, known))
+        self.vectors = VectorMemo(self.embedder.encode, load_known_vectors(
+            asset_dir(settings.index_dir, self.embedder.model_id)))
+        self.safety = SafetyChecker(encode=self.vectors.encode)
         # Earlier turns are re-checked on every reply; remember their verdicts.
-        self._history_check = lru_cache(maxsize=1024)(self.safety.check)
+        self._history_verdicts: OrderedDict[str, str] = OrderedDict()
         self.index.collection  # noqa: B018 - a broken database fails here, not mid-answer
         self.load_seconds = time.perf_counter() - started
 
     # -- search ---------------------------------------------------------------------------
     def encode(self, text: str) -> np.ndarray:
-        return self.embedder.encode_one(text)
+        return self.vectors.encode_one(text)
 
     def search(self, question: str, k: int = 5, mode: str = "hybrid") -> list[Hit]:
         query = clean_question(question)
@@ -231,8 +234,18 @@ class Pipeline:
         trace.update({"generator": "llm", "generator_reason": result.reason})
 
     def _earlier_crisis(self, turns: list[Message]) -> bool:
-        return any(self._history_check(t.content).category == "crisis"
+        return any(self._history_category(t.content) == "crisis"
                    for t in turns if t.role == "user")
+
+    def _history_category(self, text: str) -> str:
+        """Earlier turns are re-checked on every reply; their categories are remembered, keyed
+        by a hash so no message text is kept in memory."""
+        key = text_key(text)
+        if key not in self._history_verdicts:
+            self._history_verdicts[key] = self.safety.check(text).category
+            while len(self._history_verdicts) > HISTORY_MEMORY:
+                self._history_verdicts.popitem(last=False)
+        return self._history_verdicts[key]
 
     def _finish(self, answer: Answer, started: float) -> Answer:
         answer.answer = f"{answer.answer}\n\n{answer.peer_pointer}".strip()

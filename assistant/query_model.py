@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,17 +131,42 @@ def _save_known_vectors(folder: Path, known: dict[str, np.ndarray]) -> None:
     os.replace(tmp, folder / KNOWN_VECTORS)
 
 
-def with_known_vectors(encode: Callable[[list[str]], np.ndarray],
-                       known: dict[str, np.ndarray]) -> Callable[[list[str]], np.ndarray]:
-    """`encode` that looks texts up first: the safety exemplars are encoded at index time, so
-    starting a pipeline does not spend a second re-encoding them."""
-    if not known:
-        return encode
+class VectorMemo:
+    """Encodes through the model, but looks texts up first: the safety examples (encoded at
+    index time) and the most recent texts, so the message the pipeline just encoded for search
+    is not encoded again for the safety check. Texts are keyed by a hash; no text is kept."""
 
-    def lookup(texts: list[str]) -> np.ndarray:
+    def __init__(self, encode: Callable[[list[str]], np.ndarray],
+                 known: dict[str, np.ndarray] | None = None, recent: int = 64):
+        self._encode, self._known = encode, dict(known or {})
+        self._recent: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._limit = recent
+
+    def _get(self, key: str) -> np.ndarray | None:
+        if key in self._known:
+            return self._known[key]
+        vector = self._recent.get(key)
+        if vector is not None:
+            self._recent.move_to_end(key)
+        return vector
+
+    def encode(self, texts: list[str]) -> np.ndarray:
         keys = [text_key(t) for t in texts]
-        todo = [t for t, k in zip(texts, keys, strict=True) if k not in known]
-        fresh = dict(zip((text_key(t) for t in todo), encode(todo), strict=True)) if todo else {}
-        return np.stack([known.get(k, fresh.get(k)) for k in keys]) if texts else encode(texts)
+        found = {k: v for k in keys if (v := self._get(k)) is not None}
+        todo = list(dict.fromkeys(t for t, k in zip(texts, keys, strict=True)
+                                  if k not in found))
+        if todo:
+            for text, vector in zip(todo, self._encode(todo), strict=True):
+                found[text_key(text)] = vector
+                self._recent[text_key(text)] = vector
+            while len(self._recent) > self._limit:
+                self._recent.popitem(last=False)
+        if not texts:
+            return self._encode(texts)
+        return np.stack([found[k] for k in keys])
 
-    return lookup
+    def encode_one(self, text: str) -> np.ndarray:
+        return self.encode([text])[0]
+
+    def forget_recent(self) -> None:
+        self._recent.clear()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +36,7 @@ class Hit:
     bm25_score: float | None = None
 
     def to_json(self) -> dict:
-        return asdict(self)
+        return dict(vars(self))  # flat fields: a plain copy, without asdict's deep walk
 
 
 @dataclass
@@ -93,8 +93,8 @@ class LoadedIndex:
         return cls(build, settings)
 
     def dense(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
-        return [(self.row_of[cid], sim) for cid, sim in store.query(self.collection, vector, k)
-                if cid in self.row_of]
+        found = store.query(self.collection, vector, k, count=len(self.chunks))
+        return [(self.row_of[cid], sim) for cid, sim in found if cid in self.row_of]
 
     def lexical(self, query: str, k: int) -> list[tuple[int, float]]:
         return bm25_search(self.bm25, query, k)

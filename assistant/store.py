@@ -68,9 +68,11 @@ def delete_ids(collection, ids: list[str], client) -> None:
         collection.delete(ids=ids[start : start + batch])
 
 
-def query(collection, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
-    """Nearest chunks as (chunk_id, cosine similarity), best first."""
-    count = collection.count()
+def query(collection, vector: np.ndarray, k: int, count: int | None = None
+          ) -> list[tuple[str, float]]:
+    """Nearest chunks as (chunk_id, cosine similarity), best first. `count`, when the caller
+    knows the collection's size (a build never changes), saves a round trip per question."""
+    count = collection.count() if count is None else count
     if count == 0:
         return []
     result = collection.query(query_embeddings=[vector.tolist()], n_results=min(k, count),

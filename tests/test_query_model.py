@@ -100,3 +100,24 @@ def test_a_fresh_ask_process_answers_without_importing_torch(real_settings):
     assert json.loads(result.stdout)["citations"], result.stderr
     assert json.loads(result.stderr.strip().splitlines()[-1]) == []
     assert json.loads(result.stdout)["trace"]["encoder"] == "onnx"
+
+
+def test_the_vector_memo_encodes_each_new_text_once_and_keeps_no_text(embedder):
+    from assistant.query_model import VectorMemo
+
+    calls = []
+
+    def encode(texts):
+        calls.append(list(texts))
+        return embedder.encode(texts)
+
+    memo = VectorMemo(encode, known={}, recent=2)
+    texts = ["What is a sponsor?", "How do I find a meeting?", "What is a sponsor?"]
+    assert np.allclose(memo.encode(texts), embedder.encode(texts), atol=1e-6)
+    assert calls == [texts[:2]]
+    memo.encode_one("What is a sponsor?")
+    assert len(calls) == 1  # remembered
+    memo.encode(["a", "b", "c"])
+    memo.encode_one("What is a sponsor?")
+    assert calls[-1] == ["What is a sponsor?"]  # pushed out by newer texts: encoded again
+    assert all(len(key) == 20 and " " not in key for key in memo._recent)
