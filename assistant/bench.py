@@ -24,7 +24,8 @@ from .settings import PROJECT_ROOT, Settings
 
 QUESTION = "How do I find a meeting?"
 _COLD = """
-import json, resource, sys, time
+import json, sys, time
+from assistant.memory import peak_rss_mb
 t0 = time.perf_counter()
 from assistant.pipeline import Pipeline
 from assistant.settings import Settings
@@ -36,16 +37,16 @@ t3 = time.perf_counter()
 print(json.dumps({"imports_s": t1 - t0, "model_load_s": p.model_seconds,
                   "index_and_rest_s": (t2 - t1) - p.model_seconds, "first_answer_s": t3 - t2,
                   "encoder": p.embedder.name, "torch_imported": "torch" in sys.modules,
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "peak_rss_mb": peak_rss_mb()}))
 """
 _APP = """
-import json, resource, sys
+import json, sys
+from assistant.memory import peak_rss_mb
 from streamlit.testing.v1 import AppTest
 at = AppTest.from_file("app.py", default_timeout=240).run()
 for question in json.loads(sys.argv[1]):
     at.chat_input[0].set_value(question).run()
-print(json.dumps({"app_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                  "app_messages": len(at.chat_message)}))
+print(json.dumps({"app_peak_rss_mb": peak_rss_mb(), "app_messages": len(at.chat_message)}))
 """
 
 

@@ -16,7 +16,6 @@ import argparse
 import datetime as dt
 import json
 import random
-import resource
 import subprocess
 import sys
 import tempfile
@@ -27,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from .chunking import Chunk
+from .memory import peak_rss_mb
 from .settings import PROJECT_ROOT, Settings
 
 SIZES = (1_000, 10_000)
@@ -111,7 +111,7 @@ def build_case(n: int, vectors_kind: str, build_dir: Path, settings: Settings) -
                         sentence_count=0, chunk_hashes={})
     (build_dir / "manifest.json").write_text(manifest.model_dump_json(), "utf-8")
     return {"embed_s": embed_s, "chroma_write_s": chroma_s, "bm25_build_s": bm25_s,
-            "build_s": chroma_s + bm25_s, "build_peak_rss_mb": _rss_mb()}
+            "build_s": chroma_s + bm25_s, "build_peak_rss_mb": peak_rss_mb()}
 
 
 def serve_case(build_dir: Path, settings: Settings, questions: list[str],
@@ -132,15 +132,11 @@ def serve_case(build_dir: Path, settings: Settings, questions: list[str],
                 t = time.perf_counter()
                 search_index(index, q, v, k=5, mode=mode)
                 bucket.append(time.perf_counter() - t)
-    result = {"open_s": open_s, "serve_peak_rss_mb": _rss_mb()}
+    result = {"open_s": open_s, "serve_peak_rss_mb": peak_rss_mb()}
     for mode, values in timings.items():
         result[f"{mode}_p50_ms"] = percentile(values, 0.5) * 1000
         result[f"{mode}_p95_ms"] = percentile(values, 0.95) * 1000
     return result
-
-
-def _rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _child(args: list[str]) -> dict:
@@ -155,7 +151,7 @@ def run_scale(settings: Settings, sizes: tuple[int, ...] = SIZES,
               backends: tuple[str, ...] = ("embedded", "server"),
               questions: list[str] | None = None,
               real_up_to: int = REAL_VECTORS_UP_TO) -> list[dict]:
-    from .chroma_server import peak_rss_mb, running_chroma
+    from .chroma_server import running_chroma
     from .evaluation import EVAL_DIR, read_jsonl
     from .query_model import load_encoder
 

@@ -58,14 +58,3 @@ def running_chroma(data_dir: Path, timeout: float = 60.0) -> Iterator[RunningSer
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
-
-
-def peak_rss_mb(pid: int) -> float | None:
-    """The high-water mark of another process's resident memory (Linux), or None."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        return None
-    return None

@@ -48,3 +48,15 @@ def test_a_scale_case_is_built_and_searched_on_both_chroma_backends(real_setting
     assert rows[1]["server_peak_rss_mb"] > 0
     lines = table({"machine": {"cores": 2, "python": "3.11"}, "scale": rows})
     assert len(lines) == 4 and "server" in lines[-1]
+
+
+def test_peak_memory_is_the_process_own_not_inherited_from_its_parent(embedder):
+    import subprocess
+    import sys
+
+    from assistant.memory import peak_rss_mb
+
+    parent = peak_rss_mb()  # this process holds the torch model: several hundred MB
+    child = subprocess.run([sys.executable, "-c", "from assistant.memory import peak_rss_mb; "
+                            "print(peak_rss_mb())"], capture_output=True, text=True, check=True)
+    assert 0 < float(child.stdout) < parent / 2
