@@ -1,9 +1,13 @@
 """Decide, before anything is retrieved, what kind of message this is.
 
-Two layers, both kept in data files a non-programmer can review:
-1. patterns (safety_rules.yaml): phrases, slang and misspellings, with idioms removed first;
+Three layers, the first two kept in data files a non-programmer can review:
+1. patterns (safety_rules.yaml): phrases, slang and misspellings, with idioms, denials and
+   history removed first;
 2. meaning (safety_exemplars.yaml): the message and each of its sentences compared with labelled
-   examples, to catch crisis messages that no pattern names.
+   examples, to catch crisis messages that no pattern names;
+3. a classifier trained on the labelled sets (safety_training.py) over the message's embedding
+   and its words.
+Layers 2 and 3 read the message with the idioms removed, as layer 1 does (`meaning_text`).
 When in doubt, crisis wins: a false alarm costs a moment, a miss can cost a life.
 """
 
@@ -11,6 +15,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -31,11 +36,19 @@ SEMANTIC_MARGIN = 0.05
 # A message that plainly asks a medical question (dosing, tapering, mixing) sounds like an
 # overdose example without being one; the semantic layer then needs a closer match.
 SEMANTIC_THRESHOLD_MEDICAL = 0.58
-# The third layer, a logistic regression over the message's embedding trained on the labelled
-# sets by `python -m assistant.safety_training`; it flags at or above this probability.
-CLASSIFIER_THRESHOLD = 0.7
-CLASSIFIER_THRESHOLD_MEDICAL = 0.9
+# The third layer, a logistic regression over the message's embedding and its hashed words and
+# word pairs, trained on the labelled sets by `python -m assistant.safety_training`; it flags at
+# or above this probability. Both thresholds come from `python -m assistant.safety_training
+# --cv` (round 6; figures in safety_training.py): the highest threshold that found every crisis
+# message both in 5-fold cross-validation of the whole check and in replays of the last two
+# first contacts (0.3; at 0.35 each replay missed one), then the lowest medical threshold that
+# sent no medical question to crisis. A message that matches a medical rule needs the higher
+# one, since dosing questions share most of their words with overdoses.
+CLASSIFIER_THRESHOLD = 0.3
+CLASSIFIER_THRESHOLD_MEDICAL = 0.5
 CLASSIFIER_FILE = HERE / "safety_classifier.npz"
+# Words and word pairs are hashed into this many slots (zlib.crc32, the same in every process).
+WORD_SLOTS = 1 << 14
 # Below this similarity to every passage, a message with no recovery words is out of scope.
 SCOPE_THRESHOLD = 0.25
 
@@ -67,21 +80,34 @@ class RuleSet:
     out_of_scope: tuple[re.Pattern, ...]
 
 
-def _rules(entries: list[dict]) -> tuple[Rule, ...]:
-    return tuple(Rule(e["id"], e["why"], tuple(re.compile(p, re.I) for p in e["patterns"]))
+def _compile(pattern: str, families: dict[str, str]) -> re.Pattern:
+    """`@name` in a pattern stands for the phrase family `name` (the `families` section of the
+    rules file), so one list of, say, ways to say "years ago" serves every rule."""
+    def family(m: re.Match) -> str:
+        if m.group(1) not in families:
+            raise ValueError(f"unknown phrase family @{m.group(1)} in {pattern!r}")
+        return f"(?:{families[m.group(1)]})"
+    return re.compile(re.sub(r"@([a-z_]+)", family, pattern), re.I)
+
+
+def _rules(entries: list[dict], families: dict[str, str]) -> tuple[Rule, ...]:
+    return tuple(Rule(e["id"], e["why"], tuple(_compile(p, families) for p in e["patterns"]))
                  for e in entries)
 
 
 @lru_cache(maxsize=4)
 def load_rules(path: Path = HERE / "safety_rules.yaml") -> RuleSet:
     data = yaml.safe_load(path.read_text("utf-8"))
+    families: dict[str, str] = {}
+    for name, phrases in (data.get("families") or {}).items():  # later ones may use earlier
+        families[name] = "|".join(_compile(str(p), families).pattern for p in phrases)
     terms = "|".join(str(t) for t in data["in_scope_terms"])
     return RuleSet(
-        idioms=tuple(re.compile(i["pattern"], re.I) for i in data["idioms"]),
-        crisis=_rules(data["crisis"]),
-        medical=_rules(data["medical"]),
+        idioms=tuple(_compile(i["pattern"], families) for i in data["idioms"]),
+        crisis=_rules(data["crisis"], families),
+        medical=_rules(data["medical"], families),
         in_scope=re.compile(rf"\b({terms})\b", re.I),
-        out_of_scope=tuple(re.compile(p, re.I) for p in data.get("out_of_scope_terms", [])),
+        out_of_scope=tuple(_compile(p, families) for p in data.get("out_of_scope_terms", [])),
     )
 
 
@@ -106,6 +132,17 @@ def strip_idioms(text: str, rules: RuleSet) -> str:
     return text
 
 
+def meaning_text(message: str, rules: RuleSet) -> str:
+    """What the exemplars and the classifier read: the message with its idioms, denials and
+    history blanked, as the patterns see it ("I used to cut, years ago" should not sound like
+    cutting now), or the message itself when nothing was blanked or nothing else is left."""
+    cleaned = strip_idioms(normalise(message), rules)
+    if "~" not in cleaned:
+        return message
+    left = re.sub(r"\s+", " ", cleaned.replace("~", " ")).strip()
+    return left if re.search(r"[^\W\d_]", left) else message
+
+
 def _first_match(rules: tuple[Rule, ...], text: str) -> tuple[list[Rule], str]:
     fired, words = [], ""
     for rule in rules:
@@ -128,12 +165,16 @@ class SafetyChecker:
 
     def __init__(self, encode: Callable[[list[str]], np.ndarray] | None = None,
                  rules: RuleSet | None = None,
-                 threshold: float = SEMANTIC_THRESHOLD, margin: float = SEMANTIC_MARGIN):
+                 threshold: float = SEMANTIC_THRESHOLD, margin: float = SEMANTIC_MARGIN,
+                 with_classifier: bool = True,
+                 exemplars: tuple[list[str], list[str]] | None = None):
         self.rules = rules or load_rules()
         self.encode = encode
         self.threshold, self.margin = threshold, margin
-        self._crisis_texts, self._ordinary_texts = load_exemplars()
-        self._classifier = load_classifier() if encode is not None else None
+        self._crisis_texts, self._ordinary_texts = exemplars or load_exemplars()
+        # Off only when the classifier itself is being cross-validated (safety_training).
+        self._classifier = (load_classifier() if encode is not None and with_classifier
+                            else None)
         if encode is not None:
             self._crisis = encode(self._crisis_texts)
             self._ordinary = encode(self._ordinary_texts)
@@ -142,21 +183,21 @@ class SafetyChecker:
                  ) -> tuple[float, float, str, float]:
         """Best similarity to a crisis example and to an ordinary one, over the whole message
         and each sentence, with the crisis example that matched, and the classifier's
-        probability for the whole message. `vector`, when the caller already has the
-        message's embedding, saves encoding it twice."""
+        probability for the whole message; both read `meaning_text`. `vector`, when the
+        caller already has the message's embedding, saves encoding it twice."""
         if self.encode is None:
             return 0.0, 0.0, "", 0.0
-        sentences = split_for_safety(text)[:11]
-        if vector is None:
-            vectors = self.encode([text, *sentences])
+        read = meaning_text(text, self.rules)
+        sentences = split_for_safety(read)[:11]
+        if vector is None or read != text:
+            vectors = self.encode([read, *sentences])
         elif sentences:
             vectors = np.vstack([vector[None, :], self.encode(sentences)])
         else:
             vectors = vector[None, :]
         probability = 0.0
         if self._classifier is not None:
-            weights, bias = self._classifier
-            probability = float(1.0 / (1.0 + np.exp(-(vectors[0] @ weights + bias))))
+            probability = self._classifier.probability(read, vectors[0])
         crisis = vectors @ self._crisis.T
         ordinary = vectors @ self._ordinary.T
         # The piece that looks most like a crisis decides; its ordinary similarity is the
@@ -203,9 +244,41 @@ class SafetyChecker:
                              [], "none", c_sim, "", prob)
 
 
-def load_classifier(path: Path = CLASSIFIER_FILE) -> tuple[np.ndarray, float] | None:
-    """Weights of the crisis classifier; None (the layer is off) if the file is missing."""
+def word_slots(text: str) -> np.ndarray:
+    """The hashed words and word pairs of a message, each once: the classifier's second set of
+    features. Apostrophes are dropped, so "don't" and "dont" are the same word."""
+    words = re.findall(r"[^\W_]+", normalise(text).replace("'", ""))
+    grams = set(words) | {f"{a} {b}" for a, b in zip(words, words[1:], strict=False)}
+    return np.array(sorted({zlib.crc32(g.encode()) % WORD_SLOTS for g in grams}), dtype=np.int64)
+
+
+def word_features(texts: list[str]) -> np.ndarray:
+    """Dense rows of `word_slots`, scaled to unit length (for training)."""
+    rows = np.zeros((len(texts), WORD_SLOTS), dtype=np.float32)
+    for i, text in enumerate(texts):
+        slots = word_slots(text)
+        rows[i, slots] = 1.0 / np.sqrt(max(len(slots), 1))
+    return rows
+
+
+@dataclass(frozen=True)
+class CrisisClassifier:
+    """Logistic regression over the message embedding and its hashed words and word pairs."""
+
+    weights: np.ndarray  # over the embedding
+    word_weights: np.ndarray  # over the word slots
+    bias: float
+
+    def probability(self, text: str, vector: np.ndarray) -> float:
+        slots = word_slots(text)
+        words = float(self.word_weights[slots].sum()) / np.sqrt(max(len(slots), 1))
+        return float(1.0 / (1.0 + np.exp(-(float(vector @ self.weights) + words + self.bias))))
+
+
+def load_classifier(path: Path = CLASSIFIER_FILE) -> CrisisClassifier | None:
+    """The crisis classifier; None (the layer is off) if the file is missing."""
     if not path.is_file():
         return None
     data = np.load(path)
-    return data["weights"].astype(np.float32), float(data["bias"])
+    return CrisisClassifier(data["weights"].astype(np.float32),
+                            data["word_weights"].astype(np.float32), float(data["bias"]))

@@ -2,59 +2,305 @@
 eval/safety_set*.jsonl and the exemplars; run `python -m assistant.safety_training` after any
 change to them. A test fails if the stored weights are out of date with their training data.
 
-Only the tuning parts are used: the held-out set (eval/safety_heldout.jsonl) never is.
+`python -m assistant.safety_training --cv` reruns the cross-validation that chose the settings
+below. Only the tuning parts are used: the held-out set (eval/safety_heldout.jsonl) never is.
 """
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .safety import CLASSIFIER_FILE, HERE, load_exemplars
+from .safety import (
+    CLASSIFIER_FILE,
+    CLASSIFIER_THRESHOLD,
+    CLASSIFIER_THRESHOLD_MEDICAL,
+    HERE,
+    WORD_SLOTS,
+    SafetyChecker,
+    load_exemplars,
+    load_rules,
+    meaning_text,
+    normalise,
+    strip_idioms,
+    word_features,
+)
 from .settings import PROJECT_ROOT
 
 TRAINING_FILES = ("safety_set.jsonl", "safety_set_v2.jsonl", "safety_set_v3.jsonl",
-                  "safety_set_v4.jsonl")
-REGULARISATION_C = 4.0  # chosen by 5-fold cross-validation on the tuning sets (see eval/README)
+                  "safety_set_v4.jsonl", "safety_set_v5.jsonl")
+
+# Round 6, `--cv` (5 folds of the 1,174 tuning messages, three shuffles; the exemplars are
+# always in the training folds; every text read as `meaning_text`). Area under the ROC curve,
+# crisis against ordinary messages, by C and by the weight of the word features (0 = the
+# embedding alone, as before round 6):
+#
+#   C \ word scale    0.0     1.0     2.0     3.0
+#   2               0.9671  0.9881  0.9931  0.9937
+#   4               0.9696  0.9896  0.9936  0.9940
+#   8               0.9705  0.9904  0.9939  0.9940
+#   16              0.9703  0.9908  0.9940  0.9941   <- the highest: C=16, scale 3
+#   32              0.9687  0.9911  0.9939  0.9933
+#
+# The whole check with those settings, crisis recall / false alarms (ok and out-of-scope
+# messages): in 5-fold cross-validation (patterns and exemplars as they are, the classifier's
+# out-of-fold probability), and in replays of the last two first contacts (rules and exemplars
+# of that commit, classifier trained only on the sets that existed then, scored on the new one):
+#
+#   threshold  5-fold        replay v4 (e41176c)  replay v5 (8ec9062)
+#   0.25       1.000/0.060   1.000/0.102          1.000/0.149
+#   0.3        1.000/0.051   1.000/0.091          1.000/0.149   <- chosen
+#   0.35       1.000/0.039   0.988/0.091          0.988/0.149
+#   0.4        1.000/0.035   0.975/0.080          0.988/0.149
+#   0.5        1.000/0.019   0.963/0.068          0.988/0.092
+#   0.6        1.000/0.010   0.963/0.068          0.975/0.092
+#   0.7        0.998/0.006   0.963/0.068          0.975/0.092   (round 5's threshold)
+#   0.9        0.990/0.006   0.925/0.045          0.963/0.092
+#
+# The replays matter: in the 5-fold figures the patterns have seen every message, so the
+# classifier looks less needed than on a new set. With the embedding alone and round 5's
+# settings (C=4, 0.7) the same replays gave 0.963/0.045 and 0.938/0.126. Medical questions sent
+# to crisis (5-fold) at medical threshold 0.3: 0.034, 0.4: 0.011, 0.45: 0.006, 0.5 and up: 0.
+# Hence CLASSIFIER_THRESHOLD 0.3 and CLASSIFIER_THRESHOLD_MEDICAL 0.5 (safety.py).
+REGULARISATION_C = 16.0
+# Weight of the word features against the embedding (both have unit length).
+WORD_SCALE = 3.0
+CV_GRID_C = (2.0, 4.0, 8.0, 16.0, 32.0)
+CV_GRID_SCALE = (0.0, 1.0, 2.0, 3.0)
 
 
 def training_data(eval_dir: Path = PROJECT_ROOT / "eval") -> tuple[list[str], list[bool]]:
     texts, labels = [], []
-    for name in TRAINING_FILES:
-        for line in (eval_dir / name).read_text("utf-8").splitlines():
-            row = json.loads(line)
-            if row["split"] == "tune":
-                texts.append(row["text"])
-                labels.append(row["label"] == "crisis")
+    for row in tuning_messages(eval_dir):
+        texts.append(row["text"])
+        labels.append(row["label"] == "crisis")
     crisis, ordinary = load_exemplars()
     return texts + crisis + ordinary, labels + [True] * len(crisis) + [False] * len(ordinary)
 
 
+def tuning_messages(eval_dir: Path = PROJECT_ROOT / "eval") -> list[dict]:
+    return [row for name in TRAINING_FILES for row in _rows(name, eval_dir)]
+
+
 def data_hash(texts: list[str], labels: list[bool], model: str) -> str:
     digest = hashlib.sha256(model.encode())
+    digest.update(f"words+pairs:{WORD_SLOTS}x{WORD_SCALE};C={REGULARISATION_C}\n".encode())
     for text, label in zip(texts, labels, strict=True):
         digest.update(f"{int(label)}\t{text}\n".encode())
     digest.update((HERE / "safety_exemplars.yaml").read_bytes())
+    digest.update((HERE / "safety_rules.yaml").read_bytes())  # the idioms shape what it reads
     return digest.hexdigest()[:16]
 
 
-def train(out: Path = CLASSIFIER_FILE) -> dict:
+def features(vectors: np.ndarray, texts: list[str], scale: float = WORD_SCALE) -> np.ndarray:
+    """`texts` and `vectors` are of `meaning_text`, as the check reads them."""
+    if scale == 0:
+        return vectors
+    return np.hstack([vectors, scale * word_features(texts)])
+
+
+def _read(texts: list[str]) -> list[str]:
+    rules = load_rules()
+    return [meaning_text(t, rules) for t in texts]
+
+
+def _fit(x: np.ndarray, y: np.ndarray, c: float) -> tuple[np.ndarray, float]:
     from sklearn.linear_model import LogisticRegression
 
+    model = LogisticRegression(C=c, class_weight="balanced", max_iter=5000)
+    model.fit(x, y)
+    return model.coef_[0], float(model.intercept_[0])
+
+
+def train(out: Path = CLASSIFIER_FILE) -> dict:
     from .embeddings import Embedder
 
     embedder = Embedder.from_settings(None)
     texts, labels = training_data()
-    vectors = embedder.encode(texts)
-    model = LogisticRegression(C=REGULARISATION_C, class_weight="balanced", max_iter=5000)
-    model.fit(vectors, np.array(labels))
-    np.savez(out, weights=model.coef_[0].astype(np.float32), bias=np.float32(model.intercept_[0]),
-             data_hash=np.array(data_hash(texts, labels, embedder.model_id)))
+    read = _read(texts)
+    coef, bias = _fit(features(embedder.encode(read), read), np.array(labels), REGULARISATION_C)
+    dim = embedder.dimension
+    np.savez_compressed(out, weights=coef[:dim].astype(np.float32),
+                        word_weights=(WORD_SCALE * coef[dim:]).astype(np.float32),
+                        bias=np.float32(bias),
+                        data_hash=np.array(data_hash(texts, labels, embedder.model_id)))
     return {"examples": len(texts), "crisis": int(sum(labels)), "file": str(out)}
 
 
+# -- cross-validation -------------------------------------------------------------------------
+
+@dataclass
+class _Tuning:
+    """The tuning messages with their embeddings, and the exemplars (always trained on)."""
+
+    texts: list[str]
+    labels: np.ndarray  # "crisis", "medical", "ok", "out_of_scope"
+    vectors: np.ndarray
+    extra_texts: list[str]
+    extra_vectors: np.ndarray
+    extra_y: np.ndarray
+
+    @property
+    def y(self) -> np.ndarray:
+        return (self.labels == "crisis").astype(int)
+
+
+def _folds(y: np.ndarray, k: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    fold = np.zeros(len(y), dtype=int)
+    for label in (0, 1):
+        idx = np.flatnonzero(y == label)
+        rng.shuffle(idx)
+        fold[idx] = np.arange(len(idx)) % k
+    return fold
+
+
+def _out_of_fold(data: _Tuning, c: float, scale: float, seed: int, k: int = 5) -> np.ndarray:
+    x = features(data.vectors, data.texts, scale)
+    x_extra = features(data.extra_vectors, data.extra_texts, scale)
+    fold, prob = _folds(data.y, k, seed), np.zeros(len(data.texts))
+    for i in range(k):
+        train_rows = fold != i
+        coef, bias = _fit(np.vstack([x[train_rows], x_extra]),
+                          np.concatenate([data.y[train_rows], data.extra_y]), c)
+        prob[~train_rows] = 1 / (1 + np.exp(-(x[~train_rows] @ coef + bias)))
+    return prob
+
+
+def _auc(p: np.ndarray, positive: np.ndarray) -> float:
+    ranks = np.argsort(np.argsort(p)) + 1
+    n_pos, n_neg = positive.sum(), (~positive).sum()
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def cross_validate(seeds: tuple[int, ...] = (0, 1, 2)) -> None:
+    from .embeddings import Embedder
+
+    embedder = Embedder.from_settings(None)
+    rows = tuning_messages()
+    crisis, ordinary = load_exemplars()
+    texts = [r["text"] for r in rows]
+    read, extra = _read(texts), _read(crisis + ordinary)
+    data = _Tuning(read, np.array([r["label"] for r in rows]), embedder.encode(read),
+                   extra, embedder.encode(extra), np.array([1] * len(crisis) + [0] * len(ordinary)))
+    scored = data.labels != "medical"
+    print("AUC, crisis against ordinary messages (mean of the shuffles)")
+    print("C \\ word scale " + "".join(f"{s:>8}" for s in CV_GRID_SCALE))
+    grid = {}
+    for c in CV_GRID_C:
+        for s in CV_GRID_SCALE:
+            grid[c, s] = np.mean([_auc(_out_of_fold(data, c, s, seed)[scored],
+                                       data.y[scored] == 1) for seed in seeds])
+        print(f"{c:<15}" + "".join(f"{grid[c, s]:8.4f}" for s in CV_GRID_SCALE), flush=True)
+    c, s = max(grid, key=grid.get)  # the rule: the highest area
+    print(f"chosen: C={c}, word scale {s} (in use: C={REGULARISATION_C}, {WORD_SCALE})")
+
+    # The whole check with those settings: patterns and exemplars as they are, and the
+    # classifier's out-of-fold probability, at each threshold.
+    checker = SafetyChecker(encode=embedder.encode, with_classifier=False)
+    flagged = np.array([checker.check(t).category == "crisis" for t in texts])
+    medical = np.array([bool(_medical_match(checker, t)) for t in texts])
+    prob = np.mean([_out_of_fold(data, c, s, seed) for seed in seeds], axis=0)
+    thresholds = [round(0.2 + 0.05 * i, 2) for i in range(15)]
+    cv = {t: _rates(data.labels, flagged, medical, prob, t, t) for t in thresholds}
+    print(f"\nC={c}, word scale {s}; crisis recall / false alarms of the whole check")
+    print(f"{'threshold':<10}{'5-fold':>14}" + "".join(f"  replay {f}" for _, _, f in REPLAYS))
+    # In the 5-fold figures the patterns have seen every message they are scored on, so they
+    # look stronger than on a new set; the replays score a set the patterns had not seen.
+    replays = [_replay(embedder, rev, trained_on, scored, c, s, thresholds)
+               for rev, trained_on, scored in REPLAYS]
+    for t in thresholds:
+        cells = [cv[t][:2], *(r[t] for r in replays if r)]
+        print(f"{t:<10}" + "".join(f"{a:>8.3f}/{b:.3f}" + " " * 14 for a, b in cells))
+    # The rule: the highest threshold that still finds as many crisis messages as any lower one,
+    # in the 5-fold figures and in each replay; then the lowest medical threshold (from there
+    # up) that sends no more medical questions to crisis than the highest would.
+    tables = [{t: v[0] for t, v in cv.items()}] + [{t: v[0] for t, v in r.items()}
+                                                   for r in replays if r]
+    chosen = max(t for t in thresholds if all(tab[t] == max(tab.values()) for tab in tables))
+    print(f"chosen threshold: {chosen}")
+    print("medical threshold  medical questions flagged as crisis  crisis recall")
+    medical_grid = [t for t in thresholds if t >= chosen]
+    by_medical = {m: _rates(data.labels, flagged, medical, prob, chosen, m) for m in medical_grid}
+    for m, (recall, _, to_crisis) in by_medical.items():
+        print(f"{m:<18} {to_crisis:36.3f} {recall:14.3f}")
+    floor = by_medical[medical_grid[-1]][2]
+    print(f"chosen medical threshold: {min(m for m, v in by_medical.items() if v[2] <= floor)}")
+    print(f"(in use: {CLASSIFIER_THRESHOLD}, medical {CLASSIFIER_THRESHOLD_MEDICAL})")
+
+
+def _rates(labels: np.ndarray, flagged: np.ndarray, medical: np.ndarray, prob: np.ndarray,
+           t: float, t_medical: float) -> tuple[float, float, float]:
+    """Crisis recall, false alarms (ok and out of scope) and medical questions sent to crisis."""
+    crisis_now = flagged | (prob >= np.where(medical, max(t, t_medical), t))
+    return (float(crisis_now[labels == "crisis"].mean()),
+            float(crisis_now[np.isin(labels, ["ok", "out_of_scope"])].mean()),
+            float(crisis_now[labels == "medical"].mean()))
+
+
+# First contact of earlier rounds, replayed: the rules and exemplars as they were in that commit,
+# the classifier trained on the sets that existed then, scored on the set that was then new.
+REPLAYS = (("e41176c", 3, "safety_set_v4.jsonl"), ("8ec9062", 4, "safety_set_v5.jsonl"))
+
+
+def _replay(embedder, rev: str, trained_on: int, scored: str, c: float, s: float,
+            thresholds: list[float]) -> dict[float, tuple[float, float]] | None:
+    import subprocess
+    import tempfile
+
+    import yaml
+
+    def old(name: str) -> str:
+        return subprocess.run(["git", "-C", str(PROJECT_ROOT), "show", f"{rev}:assistant/{name}"],
+                              capture_output=True, text=True, check=True).stdout
+
+    try:
+        rules_text, exemplars_text = old("safety_rules.yaml"), old("safety_exemplars.yaml")
+    except (OSError, subprocess.CalledProcessError):
+        print(f"(replay of {scored} skipped: no git history for {rev})")
+        return None
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
+        f.write(rules_text)
+    rules = load_rules(Path(f.name))
+    Path(f.name).unlink()
+    exemplars = yaml.safe_load(exemplars_text)
+    crisis, ordinary = list(exemplars["crisis"]), list(exemplars["not_crisis"])
+    checker = SafetyChecker(encode=embedder.encode, rules=rules, with_classifier=False,
+                            exemplars=(crisis, ordinary))
+    train_rows = [r for name in TRAINING_FILES[:trained_on] for r in _rows(name)]
+    test_rows = _rows(scored)
+    train_texts = [meaning_text(r["text"], rules) for r in train_rows]
+    train_texts += [meaning_text(t, rules) for t in crisis + ordinary]
+    y = np.array([r["label"] == "crisis" for r in train_rows] + [True] * len(crisis)
+                 + [False] * len(ordinary), dtype=int)
+    coef, bias = _fit(features(embedder.encode(train_texts), train_texts, s), y, c)
+    test_texts = [meaning_text(r["text"], rules) for r in test_rows]
+    prob = 1 / (1 + np.exp(-(features(embedder.encode(test_texts), test_texts, s) @ coef + bias)))
+    labels = np.array([r["label"] for r in test_rows])
+    flagged = np.array([checker.check(r["text"]).category == "crisis" for r in test_rows])
+    medical = np.array([bool(_medical_match(checker, r["text"])) for r in test_rows])
+    return {t: _rates(labels, flagged, medical, prob, t, t)[:2] for t in thresholds}
+
+
+def _rows(name: str, eval_dir: Path = PROJECT_ROOT / "eval") -> list[dict]:
+    lines = (eval_dir / name).read_text("utf-8").splitlines()
+    return [row for row in map(json.loads, lines) if row["split"] == "tune"]
+
+
+def _medical_match(checker: SafetyChecker, text: str) -> bool:
+    cleaned = strip_idioms(normalise(text), checker.rules)
+    return any(p.search(cleaned) for rule in checker.rules.medical for p in rule.patterns)
+
+
 if __name__ == "__main__":
-    print(train())
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cv", action="store_true", help="rerun the cross-validation")
+    if parser.parse_args().cv:
+        cross_validate()
+    else:
+        print(train())
