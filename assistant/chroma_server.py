@@ -1,5 +1,6 @@
 """Start a real Chroma server (`chroma run`) on 127.0.0.1 for the scale bench and the tests:
-the same server a deployment would point ASSISTANT_CHROMA_HOST at."""
+the same server a deployment would point ASSISTANT_CHROMA_HOST at. The port and shutdown
+helpers also serve the Streamlit server started by the browser tests and bench."""
 
 from __future__ import annotations
 
@@ -53,8 +54,14 @@ def running_chroma(data_dir: Path, timeout: float = 60.0) -> Iterator[RunningSer
                 time.sleep(0.2)
         yield RunningServer(port, proc.pid)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
+
+
+def stop(proc: subprocess.Popen, timeout: float = 20.0) -> None:
+    """Ask a server to stop; kill it if it has not within `timeout` seconds."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

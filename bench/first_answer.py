@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -19,6 +18,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from assistant.chroma_server import free_port, stop  # noqa: E402
 from assistant.memory import peak_rss_mb  # noqa: E402
 
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -26,16 +26,10 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-f
 QUESTION = "What does a recovery coach do?"
 
 
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def one_run() -> dict[str, float]:
     from playwright.sync_api import sync_playwright
 
-    port = _port()
+    port = free_port()
     env = dict(os.environ, HF_HUB_OFFLINE="1", ANONYMIZED_TELEMETRY="False")
     started = time.perf_counter()
     server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py",
@@ -72,8 +66,7 @@ def one_run() -> dict[str, float]:
             browser.close()
         rss = peak_rss_mb(server.pid)
     finally:
-        server.terminate()
-        server.wait(timeout=20)
+        stop(server)
     return {"server_ready_s": healthy - started, "chat_shown_s": shown - started,
             "first_answer_after_ask_s": answered - shown,
             "first_answer_after_start_s": answered - started,

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from assistant.chroma_server import free_port, stop
 from assistant.settings import PROJECT_ROOT
 
 pytestmark = pytest.mark.browser
@@ -27,12 +27,6 @@ SCREENSHOTS = PROJECT_ROOT / "test-output" / "screenshots"
 VIEWPORTS = {"desktop": {"width": 1280, "height": 900}, "375": {"width": 375, "height": 812}}
 FIRST_ANSWER_MS = 120_000  # the first answer waits for the model to load
 ANSWER_MS = 60_000
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _wait_healthy(url: str, server: subprocess.Popen, log: Path, seconds: float = 90) -> None:
@@ -54,7 +48,7 @@ def app_url(real_settings):
     if not CHROMIUM.exists():
         pytest.skip("/usr/bin/chromium is missing (install it with `make browser`)")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    port = _free_port()
+    port = free_port()
     env = dict(os.environ, ASSISTANT_CORPUS=str(real_settings.corpus_dir),
                ASSISTANT_INDEX=str(real_settings.index_dir), HF_HUB_OFFLINE="1",
                TRANSFORMERS_OFFLINE="1", ANONYMIZED_TELEMETRY="False")
@@ -70,12 +64,7 @@ def app_url(real_settings):
         _wait_healthy(url, server, log)
         yield url
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop(server, timeout=15)
 
 
 @pytest.fixture(scope="module")
