@@ -5,8 +5,9 @@ Three layers, the first two kept in data files a non-programmer can review:
    history removed first;
 2. meaning (safety_exemplars.yaml): the message and each of its sentences compared with labelled
    examples, to catch crisis messages that no pattern names;
-3. a classifier trained on the labelled sets (safety_training.py) over the message's embedding
-   and its words.
+3. two classifiers trained on the labelled sets (safety_training.py) over the message's
+   embedding and its words: one for crisis messages, one for medical questions that no medical
+   pattern names (everyday wording: "can I take cold medicine on bupe?").
 Layers 2 and 3 read the message with the idioms removed, as layer 1 does (`meaning_text`).
 When in doubt, crisis wins: a false alarm costs a moment, a miss can cost a life.
 """
@@ -47,6 +48,14 @@ SEMANTIC_THRESHOLD_MEDICAL = 0.58
 # one, since dosing questions share most of their words with overdoses.
 CLASSIFIER_THRESHOLD = 0.3
 CLASSIFIER_THRESHOLD_MEDICAL = 0.5
+# The medical classifier (medical questions against ordinary and out-of-scope ones) routes a
+# message to a clinician at or above this probability, when no crisis layer fired: the lowest
+# threshold at which the replay of the last first contact sent no more ordinary questions to a
+# clinician than with the classifier off (`python -m assistant.safety_training --cv-medical`;
+# figures in safety_training.py). A message it routes also needs the closer semantic match that
+# a medical pattern asks for; the crisis classifier keeps its own bar, since raising that one
+# lost crisis messages in the cross-validation.
+MEDICAL_THRESHOLD = 0.6
 CLASSIFIER_FILE = HERE / "safety_classifier.npz"
 # Words and word pairs are hashed into this many slots (zlib.crc32, the same in every process).
 WORD_SLOTS = 1 << 14
@@ -62,7 +71,8 @@ class SafetyVerdict:
     layer: str = "none"  # "pattern", "semantic", "scope", "conversation" or "none"
     crisis_similarity: float = 0.0
     matched_text: str = ""  # the words or exemplar that triggered it, for the trace
-    crisis_probability: float = 0.0  # the classifier's estimate, for the trace
+    crisis_probability: float = 0.0  # the crisis classifier's estimate, for the trace
+    medical_probability: float = 0.0  # the medical classifier's estimate, for the trace
 
 
 @dataclass(frozen=True)
@@ -168,26 +178,28 @@ class SafetyChecker:
                  rules: RuleSet | None = None,
                  threshold: float = SEMANTIC_THRESHOLD, margin: float = SEMANTIC_MARGIN,
                  with_classifier: bool = True,
-                 exemplars: tuple[list[str], list[str]] | None = None):
+                 exemplars: tuple[list[str], list[str]] | None = None,
+                 classifiers: Classifiers | None = None,
+                 medical_threshold: float | None = None):
         self.rules = rules or load_rules()
         self.encode = encode
         self.threshold, self.margin = threshold, margin
         self._crisis_texts, self._ordinary_texts = exemplars or load_exemplars()
-        # Off only when the classifier itself is being cross-validated (safety_training).
-        self._classifier = (load_classifier() if encode is not None and with_classifier
-                            else None)
+        # Off only when the classifiers themselves are being cross-validated (safety_training).
+        self._classifiers = classifiers or (
+            load_classifiers() if encode is not None and with_classifier else Classifiers())
+        self.medical_threshold = medical_threshold or MEDICAL_THRESHOLD
         if encode is not None:
             self._crisis = encode(self._crisis_texts)
             self._ordinary = encode(self._ordinary_texts)
 
-    def semantic(self, text: str, vector: np.ndarray | None = None
-                 ) -> tuple[float, float, str, float]:
+    def semantic(self, text: str, vector: np.ndarray | None = None) -> Meaning:
         """Best similarity to a crisis example and to an ordinary one, over the whole message
-        and each sentence, with the crisis example that matched, and the classifier's
-        probability for the whole message; both read `meaning_text`. `vector`, when the
+        and each sentence, with the crisis example that matched, and the classifiers'
+        probabilities for the whole message; all read `meaning_text`. `vector`, when the
         caller already has the message's embedding, saves encoding it twice."""
         if self.encode is None:
-            return 0.0, 0.0, "", 0.0
+            return Meaning()
         read = meaning_text(text, self.rules)
         sentences = split_for_safety(read)[:11]
         if vector is None or read != text:
@@ -196,17 +208,15 @@ class SafetyChecker:
             vectors = np.vstack([vector[None, :], self.encode(sentences)])
         else:
             vectors = vector[None, :]
-        probability = 0.0
-        if self._classifier is not None:
-            probability = self._classifier.probability(read, vectors[0])
+        crisis_p, medical_p = self._classifiers.probabilities(read, vectors[0])
         crisis = vectors @ self._crisis.T
         ordinary = vectors @ self._ordinary.T
         # The piece that looks most like a crisis decides; its ordinary similarity is the
         # comparison, so a long ordinary message cannot hide one alarming sentence.
         best_piece = int(crisis.max(axis=1).argmax())
         best = int(crisis[best_piece].argmax())
-        return (float(crisis[best_piece, best]), float(ordinary[best_piece].max()),
-                self._crisis_texts[best], probability)
+        return Meaning(float(crisis[best_piece, best]), float(ordinary[best_piece].max()),
+                       self._crisis_texts[best], crisis_p, medical_p)
 
     def check(self, message: str, corpus_similarity: float | None = None,
               vector: np.ndarray | None = None) -> SafetyVerdict:
@@ -217,32 +227,44 @@ class SafetyChecker:
             return SafetyVerdict("out_of_scope", "no words to read", layer="scope")
         cleaned = strip_idioms(text, self.rules)
         fired, words = _first_match(self.rules.crisis, cleaned)
-        c_sim, o_sim, exemplar, prob = self.semantic(message, vector)
+        m = self.semantic(message, vector)
+        probs = {"crisis_probability": m.crisis_probability,
+                 "medical_probability": m.medical_probability}
         if fired:
             return SafetyVerdict("crisis", fired[0].why, [r.id for r in fired], "pattern",
-                                 c_sim, words, prob)
+                                 m.crisis_similarity, words, **probs)
         medical, medical_words = _first_match(self.rules.medical, cleaned)
-        sem_bar = max(self.threshold, SEMANTIC_THRESHOLD_MEDICAL) if medical else self.threshold
-        if c_sim >= sem_bar and c_sim - o_sim >= self.margin:
+        medical_meaning = not medical and m.medical_probability >= self.medical_threshold
+        asks_medical = bool(medical) or medical_meaning
+        sem_bar = max(self.threshold, SEMANTIC_THRESHOLD_MEDICAL) if asks_medical \
+            else self.threshold
+        if m.crisis_similarity >= sem_bar and \
+                m.crisis_similarity - m.ordinary_similarity >= self.margin:
             return SafetyVerdict("crisis", "close in meaning to a crisis message: "
-                                 f"\"{exemplar}\"", [], "semantic", c_sim, exemplar, prob)
+                                 f"\"{m.exemplar}\"", [], "semantic", m.crisis_similarity,
+                                 m.exemplar, **probs)
         clf_bar = CLASSIFIER_THRESHOLD_MEDICAL if medical else CLASSIFIER_THRESHOLD
-        if prob >= clf_bar:
+        if m.crisis_probability >= clf_bar:
             return SafetyVerdict("crisis", "the crisis classifier rates this message "
-                                 f"{prob:.2f} (threshold {clf_bar})", [], "classifier", c_sim,
-                                 "", prob)
+                                 f"{m.crisis_probability:.2f} (threshold {clf_bar})", [],
+                                 "classifier", m.crisis_similarity, "", **probs)
         if medical:
             return SafetyVerdict("medical", medical[0].why, [r.id for r in medical], "pattern",
-                                 c_sim, medical_words, prob)
+                                 m.crisis_similarity, medical_words, **probs)
+        if medical_meaning:
+            return SafetyVerdict("medical", "the medical classifier rates this a question for a "
+                                 f"clinician ({m.medical_probability:.2f}, threshold "
+                                 f"{self.medical_threshold})", [], "classifier",
+                                 m.crisis_similarity, "", **probs)
         if any(p.search(text) for p in self.rules.out_of_scope):
             return SafetyVerdict("out_of_scope", "asks for something other than recovery or "
-                                 "peer support", [], "scope", c_sim, "", prob)
+                                 "peer support", [], "scope", m.crisis_similarity, "", **probs)
         in_scope = bool(self.rules.in_scope.search(text))
         if not in_scope and corpus_similarity is not None and corpus_similarity < SCOPE_THRESHOLD:
             return SafetyVerdict("out_of_scope", "not about recovery, peer support or getting "
-                                 "help", [], "scope", c_sim, "", prob)
+                                 "help", [], "scope", m.crisis_similarity, "", **probs)
         return SafetyVerdict("ok", "an ordinary question about peer support or recovery",
-                             [], "none", c_sim, "", prob)
+                             [], "none", m.crisis_similarity, "", **probs)
 
 
 def word_slots(text: str) -> np.ndarray:
@@ -263,23 +285,52 @@ def word_features(texts: list[str]) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class CrisisClassifier:
+class LinearClassifier:
     """Logistic regression over the message embedding and its hashed words and word pairs."""
 
     weights: np.ndarray  # over the embedding
     word_weights: np.ndarray  # over the word slots
     bias: float
 
-    def probability(self, text: str, vector: np.ndarray) -> float:
-        slots = word_slots(text)
+    def probability(self, slots: np.ndarray, vector: np.ndarray) -> float:
         words = float(self.word_weights[slots].sum()) / np.sqrt(max(len(slots), 1))
         return float(1.0 / (1.0 + np.exp(-(float(vector @ self.weights) + words + self.bias))))
 
 
-def load_classifier(path: Path = CLASSIFIER_FILE) -> CrisisClassifier | None:
-    """The crisis classifier; None (the layer is off) if the file is missing."""
+@dataclass(frozen=True)
+class Classifiers:
+    """The crisis and the medical classifier; a missing one reads as probability 0."""
+
+    crisis: LinearClassifier | None = None
+    medical: LinearClassifier | None = None
+
+    def probabilities(self, text: str, vector: np.ndarray) -> tuple[float, float]:
+        slots = word_slots(text)
+        return tuple(c.probability(slots, vector) if c is not None else 0.0
+                     for c in (self.crisis, self.medical))
+
+
+@dataclass(frozen=True)
+class Meaning:
+    """What the meaning layers make of a message (see `SafetyChecker.semantic`)."""
+
+    crisis_similarity: float = 0.0
+    ordinary_similarity: float = 0.0
+    exemplar: str = ""
+    crisis_probability: float = 0.0
+    medical_probability: float = 0.0
+
+
+def load_classifiers(path: Path = CLASSIFIER_FILE) -> Classifiers:
+    """Both classifiers; without the file (before the first training) the layer is off."""
     if not path.is_file():
-        return None
+        return Classifiers()
     data = np.load(path)
-    return CrisisClassifier(data["weights"].astype(np.float32),
-                            data["word_weights"].astype(np.float32), float(data["bias"]))
+
+    def part(prefix: str) -> LinearClassifier | None:
+        if f"{prefix}weights" not in data:
+            return None
+        return LinearClassifier(data[f"{prefix}weights"].astype(np.float32),
+                                data[f"{prefix}word_weights"].astype(np.float32),
+                                float(data[f"{prefix}bias"]))
+    return Classifiers(part(""), part("medical_"))

@@ -1,6 +1,7 @@
-"""Train the crisis classifier (the safety check's third layer) on the labelled messages in
-eval/safety_set*.jsonl and the exemplars; run `python -m assistant.safety_training` after any
-change to them. A test fails if the stored weights are out of date with their training data.
+"""Train the crisis and medical classifiers (the safety check's third layer) on the labelled
+messages in eval/safety_set*.jsonl and the exemplars; run `python -m assistant.safety_training`
+after any change to them. A test fails if the stored weights are out of date with their
+training data.
 
 `python -m assistant.safety_training --cv` reruns the cross-validation that chose the settings
 below. Only the tuning parts are used: the held-out set (eval/safety_heldout.jsonl) never is.
@@ -21,7 +22,9 @@ from .safety import (
     CLASSIFIER_THRESHOLD,
     CLASSIFIER_THRESHOLD_MEDICAL,
     HERE,
+    MEDICAL_THRESHOLD,
     WORD_SLOTS,
+    Classifiers,
     SafetyChecker,
     load_exemplars,
     load_rules,
@@ -34,7 +37,7 @@ from .settings import PROJECT_ROOT
 
 TRAINING_FILES = ("safety_set.jsonl", "safety_set_v2.jsonl", "safety_set_v3.jsonl",
                   "safety_set_v4.jsonl", "safety_set_v5.jsonl", "safety_set_v6.jsonl",
-                  "safety_set_v7.jsonl", "safety_set_v8.jsonl")
+                  "safety_set_v7.jsonl", "safety_set_v8.jsonl", "safety_set_v9.jsonl")
 
 # Round 6, `--cv` (5 folds of the 1,174 tuning messages, three shuffles; the exemplars are
 # always in the training folds; every text read as `meaning_text`). Area under the ROC curve,
@@ -69,30 +72,43 @@ TRAINING_FILES = ("safety_set.jsonl", "safety_set_v2.jsonl", "safety_set_v3.json
 # to crisis (5-fold) at medical threshold 0.3: 0.034, 0.4: 0.011, 0.45: 0.006, 0.5 and up: 0.
 # Hence CLASSIFIER_THRESHOLD 0.3 and CLASSIFIER_THRESHOLD_MEDICAL 0.5 (safety.py).
 REGULARISATION_C = 16.0
+MEDICAL_C = 16.0
 # Weight of the word features against the embedding (both have unit length).
 WORD_SCALE = 3.0
 CV_GRID_C = (2.0, 4.0, 8.0, 16.0, 32.0)
 CV_GRID_SCALE = (0.0, 1.0, 2.0, 3.0)
 
 
-def training_data(eval_dir: Path = PROJECT_ROOT / "eval") -> tuple[list[str], list[bool]]:
-    texts, labels = [], []
-    for row in tuning_messages(eval_dir):
-        texts.append(row["text"])
-        labels.append(row["label"] == "crisis")
+def training_data(eval_dir: Path = PROJECT_ROOT / "eval") -> tuple[list[str], list[str]]:
+    """Every tuning message and exemplar with its category. The exemplars ("crisis" and
+    "exemplar") train only the crisis classifier: some ordinary exemplars are medical questions
+    written to teach it what is not a crisis."""
+    rows = tuning_messages(eval_dir)
     crisis, ordinary = load_exemplars()
-    return texts + crisis + ordinary, labels + [True] * len(crisis) + [False] * len(ordinary)
+    return ([r["text"] for r in rows] + crisis + ordinary,
+            [r["label"] for r in rows] + ["crisis"] * len(crisis) + ["exemplar"] * len(ordinary))
+
+
+def crisis_target(categories: list[str]) -> np.ndarray:
+    return np.array([c == "crisis" for c in categories])
+
+
+def medical_rows(categories: list[str]) -> np.ndarray:
+    """The medical classifier learns medical questions against ordinary and out-of-scope ones;
+    crisis messages are the crisis layers' business."""
+    return np.isin(categories, ["medical", "ok", "out_of_scope"])
 
 
 def tuning_messages(eval_dir: Path = PROJECT_ROOT / "eval") -> list[dict]:
     return [row for name in TRAINING_FILES for row in _rows(name, eval_dir)]
 
 
-def data_hash(texts: list[str], labels: list[bool], model: str) -> str:
+def data_hash(texts: list[str], categories: list[str], model: str) -> str:
     digest = hashlib.sha256(model.encode())
-    digest.update(f"words+pairs:{WORD_SLOTS}x{WORD_SCALE};C={REGULARISATION_C}\n".encode())
-    for text, label in zip(texts, labels, strict=True):
-        digest.update(f"{int(label)}\t{text}\n".encode())
+    digest.update(f"words+pairs:{WORD_SLOTS}x{WORD_SCALE};C={REGULARISATION_C};"
+                  f"medical C={MEDICAL_C}\n".encode())
+    for text, category in zip(texts, categories, strict=True):
+        digest.update(f"{category}\t{text}\n".encode())
     digest.update((HERE / "safety_exemplars.yaml").read_bytes())
     digest.update((HERE / "safety_rules.yaml").read_bytes())  # the idioms shape what it reads
     return digest.hexdigest()[:16]
@@ -122,15 +138,24 @@ def train(out: Path = CLASSIFIER_FILE) -> dict:
     from .embeddings import Embedder
 
     embedder = Embedder.from_settings(None)
-    texts, labels = training_data()
+    texts, categories = training_data()
     read = _read(texts)
-    coef, bias = _fit(features(embedder.encode(read), read), np.array(labels), REGULARISATION_C)
+    x = features(embedder.encode(read), read)
+    y = crisis_target(categories)
+    coef, bias = _fit(x, y, REGULARISATION_C)
+    rows = medical_rows(categories)
+    medical = np.array(categories)[rows] == "medical"
+    m_coef, m_bias = _fit(x[rows], medical, MEDICAL_C)
     dim = embedder.dimension
     np.savez_compressed(out, weights=coef[:dim].astype(np.float32),
                         word_weights=(WORD_SCALE * coef[dim:]).astype(np.float32),
                         bias=np.float32(bias),
-                        data_hash=np.array(data_hash(texts, labels, embedder.model_id)))
-    return {"examples": len(texts), "crisis": int(sum(labels)), "file": str(out)}
+                        medical_weights=m_coef[:dim].astype(np.float32),
+                        medical_word_weights=(WORD_SCALE * m_coef[dim:]).astype(np.float32),
+                        medical_bias=np.float32(m_bias),
+                        data_hash=np.array(data_hash(texts, categories, embedder.model_id)))
+    return {"examples": len(texts), "crisis": int(y.sum()), "medical": int(medical.sum()),
+            "medical_against": int(rows.sum() - medical.sum()), "file": str(out)}
 
 
 # -- cross-validation -------------------------------------------------------------------------
@@ -235,6 +260,145 @@ def cross_validate(seeds: tuple[int, ...] = (0, 1, 2)) -> None:
     print(f"(in use: {CLASSIFIER_THRESHOLD}, medical {CLASSIFIER_THRESHOLD_MEDICAL})")
 
 
+# -- the medical classifier ---------------------------------------------------------------------
+
+# Round 10, `--cv-medical` (the 2,047 tuning messages of v1-v9; the replay trains on v1-v8 and
+# scores v9, whose medical messages the medical rules had not been tuned on). AUC, medical
+# against ordinary and out-of-scope, 5-fold: C=1 0.9986, C=4 0.9988, C=16 0.9989 (chosen).
+# The whole check, medical recall / medical sent to crisis / ordinary sent to medical / crisis
+# recall (crisis classifier out-of-fold too, so crisis recall is below the in-sample 1.0):
+#
+#   threshold  5-fold                    replay v9
+#   0.5        0.967/0.030/0.016/0.993   0.868/0.132/0.033/0.964
+#   0.6        0.967/0.030/0.014/0.993   0.868/0.132/0.022/0.964   <- chosen
+#   0.7        0.961/0.030/0.013/0.993   0.868/0.132/0.022/0.964
+#   0.8        0.952/0.030/0.009/0.993   0.842/0.132/0.022/0.964
+#   off        0.898/0.039/0.008/0.993   0.579/0.184/0.022/0.964
+#
+# When a message the classifier routes also raised the crisis classifier's bar (to 0.5, as a
+# medical pattern does), medical recall rose further (replay 0.895) but crisis recall fell
+# (5-fold 0.989, replay 0.952), so it raises only the semantic layer's bar.
+MEDICAL_GRID_C = (1.0, 4.0, 16.0)
+MEDICAL_THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
+# The last first contact, replayed for the medical classifier: trained on the sets before it,
+# scored on it with today's rules (the medical rules had not been changed for it).
+MEDICAL_REPLAY = "safety_set_v9.jsonl"
+
+
+class _Fixed(Classifiers):
+    """Probabilities looked up by the text the check reads: out-of-fold ones, in the CV."""
+
+    def __init__(self, table: dict[str, tuple[float, float]]):
+        object.__setattr__(self, "table", table)
+
+    def probabilities(self, text: str, vector: np.ndarray) -> tuple[float, float]:
+        return self.table[text]
+
+
+def _medical_out_of_fold(x: np.ndarray, categories: np.ndarray, c: float, seed: int,
+                         k: int = 5) -> np.ndarray:
+    """Out-of-fold probabilities for the rows the medical classifier learns from; crisis rows
+    (never trained on) get the probability of a model trained on all of them."""
+    rows = np.flatnonzero(medical_rows(list(categories)))
+    y = categories[rows] == "medical"
+    fold, prob = _folds(y.astype(int), k, seed), np.zeros(len(categories))
+    for i in range(k):
+        coef, bias = _fit(x[rows[fold != i]], y[fold != i], c)
+        prob[rows[fold == i]] = 1 / (1 + np.exp(-(x[rows[fold == i]] @ coef + bias)))
+    coef, bias = _fit(x[rows], y, c)
+    others = np.setdiff1d(np.arange(len(categories)), rows)
+    prob[others] = 1 / (1 + np.exp(-(x[others] @ coef + bias)))
+    return prob
+
+
+def _whole_check(embedder, texts: list[str], read: list[str], crisis_p: np.ndarray,
+                 medical_p: np.ndarray, threshold: float) -> np.ndarray:
+    table = {r: (float(a), float(b)) for r, a, b in zip(read, crisis_p, medical_p, strict=True)}
+    checker = SafetyChecker(encode=embedder.encode, classifiers=_Fixed(table),
+                            medical_threshold=threshold)
+    return np.array([checker.check(t).category for t in texts])
+
+
+def _medical_rates(labels: np.ndarray, predicted: np.ndarray) -> tuple[float, ...]:
+    """Medical recall, medical sent to crisis, ordinary sent to medical, crisis recall."""
+    ordinary = np.isin(labels, ["ok", "out_of_scope"])
+    return (float((predicted[labels == "medical"] == "medical").mean()),
+            float((predicted[labels == "medical"] == "crisis").mean()),
+            float((predicted[ordinary] == "medical").mean()),
+            float((predicted[labels == "crisis"] == "crisis").mean()))
+
+
+def cross_validate_medical(seeds: tuple[int, ...] = (0, 1, 2)) -> None:
+    """AUC of the medical classifier by C, then the whole check (with the crisis classifier's
+    out-of-fold probability) at each medical threshold, in 5-fold CV and in a replay."""
+    from .embeddings import Embedder
+
+    embedder = _cached(Embedder.from_settings(None))
+    rows = tuning_messages()
+    texts = [r["text"] for r in rows]
+    read = _read(texts)
+    labels = np.array([r["label"] for r in rows])
+    x = features(embedder.encode(read), read)
+    scored = medical_rows(list(labels))
+    print("AUC, medical against ordinary and out-of-scope (5-fold, mean of the shuffles)")
+    auc = {c: np.mean([_auc(_medical_out_of_fold(x, labels, c, seed)[scored],
+                            labels[scored] == "medical") for seed in seeds])
+           for c in MEDICAL_GRID_C}
+    for c, a in auc.items():
+        print(f"  C={c:<6} {a:.4f}")
+    c = max(auc, key=auc.get)
+    print(f"chosen: C={c} (in use: {MEDICAL_C})")
+    crisis, ordinary = load_exemplars()
+    extra = _read(crisis + ordinary)
+    data = _Tuning(read, labels, x[:, :embedder.dimension], extra, embedder.encode(extra),
+                   np.array([1] * len(crisis) + [0] * len(ordinary)))
+    crisis_p = np.mean([_out_of_fold(data, REGULARISATION_C, WORD_SCALE, s) for s in seeds], 0)
+    medical_p = np.mean([_medical_out_of_fold(x, labels, c, s) for s in seeds], axis=0)
+
+    replay_rows = _rows(MEDICAL_REPLAY)
+    before = [r for r in rows if r["id"] not in {q["id"] for q in replay_rows}]
+    b_read = _read([r["text"] for r in before])
+    b_labels = np.array([r["label"] for r in before])
+    b_x = features(embedder.encode(b_read), b_read)
+    r_texts = [r["text"] for r in replay_rows]
+    r_read = _read(r_texts)
+    r_x = features(embedder.encode(r_read), r_read)
+    b_rows = medical_rows(list(b_labels))
+    m_coef, m_bias = _fit(b_x[b_rows], b_labels[b_rows] == "medical", c)
+    c_coef, c_bias = _fit(np.vstack([b_x, features(data.extra_vectors, extra)]),
+                          np.concatenate([b_labels == "crisis", data.extra_y == 1]),
+                          REGULARISATION_C)
+    r_labels = np.array([r["label"] for r in replay_rows])
+    r_crisis = 1 / (1 + np.exp(-(r_x @ c_coef + c_bias)))
+    r_medical = 1 / (1 + np.exp(-(r_x @ m_coef + m_bias)))
+
+    print("\nthe whole check: medical recall / medical to crisis / ordinary to medical / "
+          "crisis recall")
+    print(f"{'threshold':<10}{'5-fold':>30}   replay {MEDICAL_REPLAY}")
+    for t in (*MEDICAL_THRESHOLDS, 1.01):
+        cv = _medical_rates(labels, _whole_check(embedder, texts, read, crisis_p, medical_p, t))
+        rp = _medical_rates(r_labels, _whole_check(embedder, r_texts, r_read, r_crisis,
+                                                   r_medical, t))
+        name = "off" if t > 1 else t
+        print(f"{name!s:<10}" + "  ".join("/".join(f"{v:.3f}" for v in cells)
+                                          for cells in (cv, rp)), flush=True)
+    print(f"(in use: {MEDICAL_THRESHOLD})")
+
+
+def _cached(embedder):
+    """The embedder with a memory of what it has encoded: the CV checks each text many times."""
+    memo: dict[str, np.ndarray] = {}
+    encode = embedder.encode
+
+    def cached_encode(texts: list[str]) -> np.ndarray:
+        new = [t for t in dict.fromkeys(texts) if t not in memo]
+        if new:
+            memo.update(zip(new, encode(new), strict=True))
+        return np.array([memo[t] for t in texts]).reshape(len(texts), -1)
+    embedder.encode = cached_encode
+    return embedder
+
+
 def _rates(labels: np.ndarray, flagged: np.ndarray, medical: np.ndarray, prob: np.ndarray,
            t: float, t_medical: float) -> tuple[float, float, float]:
     """Crisis recall, false alarms (ok and out of scope) and medical questions sent to crisis."""
@@ -301,7 +465,12 @@ def _medical_match(checker: SafetyChecker, text: str) -> bool:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cv", action="store_true", help="rerun the cross-validation")
-    if parser.parse_args().cv:
+    parser.add_argument("--cv-medical", action="store_true",
+                        help="rerun the cross-validation of the medical classifier")
+    args = parser.parse_args()
+    if args.cv:
         cross_validate()
+    elif args.cv_medical:
+        cross_validate_medical()
     else:
         print(train())
