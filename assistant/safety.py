@@ -56,6 +56,12 @@ CLASSIFIER_THRESHOLD_MEDICAL = 0.5
 # a medical pattern asks for; the crisis classifier keeps its own bar, since raising that one
 # lost crisis messages in the cross-validation.
 MEDICAL_THRESHOLD = 0.6
+# The semantic layer flags only when the crisis classifier gives the message at least this
+# probability: (for any message, for one that asks a medical question). Medical questions about
+# withdrawal symptoms read close to the withdrawal crisis examples; in `--cv-medical`, a floor of
+# 0.1 for them sent fewer medical questions to crisis and lost no crisis message, while any floor
+# for other messages lost one, so the first stays 0.
+SEMANTIC_FLOOR = (0.0, 0.1)
 CLASSIFIER_FILE = HERE / "safety_classifier.npz"
 # Words and word pairs are hashed into this many slots (zlib.crc32, the same in every process).
 WORD_SLOTS = 1 << 14
@@ -180,7 +186,8 @@ class SafetyChecker:
                  with_classifier: bool = True,
                  exemplars: tuple[list[str], list[str]] | None = None,
                  classifiers: Classifiers | None = None,
-                 medical_threshold: float | None = None):
+                 medical_threshold: float | None = None,
+                 semantic_floor: tuple[float, float] | None = None):
         self.rules = rules or load_rules()
         self.encode = encode
         self.threshold, self.margin = threshold, margin
@@ -189,6 +196,7 @@ class SafetyChecker:
         self._classifiers = classifiers or (
             load_classifiers() if encode is not None and with_classifier else Classifiers())
         self.medical_threshold = medical_threshold or MEDICAL_THRESHOLD
+        self.semantic_floor = semantic_floor or SEMANTIC_FLOOR
         if encode is not None:
             self._crisis = encode(self._crisis_texts)
             self._ordinary = encode(self._ordinary_texts)
@@ -238,8 +246,10 @@ class SafetyChecker:
         asks_medical = bool(medical) or medical_meaning
         sem_bar = max(self.threshold, SEMANTIC_THRESHOLD_MEDICAL) if asks_medical \
             else self.threshold
+        floor = self.semantic_floor[1 if asks_medical else 0]
         if m.crisis_similarity >= sem_bar and \
-                m.crisis_similarity - m.ordinary_similarity >= self.margin:
+                m.crisis_similarity - m.ordinary_similarity >= self.margin and \
+                (not self._classifiers.active or m.crisis_probability >= floor):
             return SafetyVerdict("crisis", "close in meaning to a crisis message: "
                                  f"\"{m.exemplar}\"", [], "semantic", m.crisis_similarity,
                                  m.exemplar, **probs)
@@ -303,6 +313,10 @@ class Classifiers:
 
     crisis: LinearClassifier | None = None
     medical: LinearClassifier | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.crisis is not None
 
     def probabilities(self, text: str, vector: np.ndarray) -> tuple[float, float]:
         slots = word_slots(text)
