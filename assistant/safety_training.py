@@ -406,8 +406,7 @@ def cross_validate_medical(seeds: tuple[int, ...] = (0, 1, 2)) -> None:
     print(f"\nat {MEDICAL_THRESHOLD}, by the semantic layer's floor (any message, medical ones)")
     for floor in SEMANTIC_FLOORS:
         cv = _medical_rates(labels, _whole_check(embedder, texts, read, crisis_p, medical_p,
-                                                 MEDICAL_THRESHOLD,
-    SEMANTIC_FLOOR, floor))
+                                                 MEDICAL_THRESHOLD, floor))
         rp = _medical_rates(r_labels, _whole_check(embedder, r_texts, r_read, r_crisis,
                                                    r_medical, MEDICAL_THRESHOLD, floor))
         print(f"{floor!s:<12}" + "  ".join("/".join(f"{v:.3f}" for v in cells)
