@@ -41,13 +41,14 @@ SEMANTIC_THRESHOLD_MEDICAL = 0.58
 # The third layer, a logistic regression over the message's embedding and its hashed words and
 # word pairs, trained on the labelled sets by `python -m assistant.safety_training`; it flags at
 # or above this probability. Both thresholds come from `python -m assistant.safety_training
-# --cv` (round 6; figures in safety_training.py): the highest threshold that found every crisis
-# message both in 5-fold cross-validation of the whole check and in replays of the last two
-# first contacts (0.3; at 0.35 each replay missed one), then the lowest medical threshold that
-# sent no medical question to crisis. A message that matches a medical rule needs the higher
-# one, since dosing questions share most of their words with overdoses.
-CLASSIFIER_THRESHOLD = 0.3
-CLASSIFIER_THRESHOLD_MEDICAL = 0.5
+# --cv` (rerun in round 10; figures in safety_training.py): the highest threshold that found
+# every crisis message both in 5-fold cross-validation of the whole check and in replays of two
+# earlier first contacts (0.35; at 0.4 a replay missed one), then the lowest medical threshold
+# that sent no more medical questions to crisis than the highest. A message that matches a
+# medical rule needs the higher one, since dosing questions share most of their words with
+# overdoses.
+CLASSIFIER_THRESHOLD = 0.35
+CLASSIFIER_THRESHOLD_MEDICAL = 0.7
 # The medical classifier (medical questions against ordinary and out-of-scope ones) routes a
 # message to a clinician at or above this probability, when no crisis layer fired: the lowest
 # threshold at which the replay of the last first contact sent no more ordinary questions to a

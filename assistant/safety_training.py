@@ -71,11 +71,28 @@ TRAINING_FILES = ("safety_set.jsonl", "safety_set_v2.jsonl", "safety_set_v3.json
 # classifier looks less needed than on a new set. With the embedding alone and round 5's
 # settings (C=4, 0.7) the same replays gave 0.963/0.045 and 0.938/0.126. Medical questions sent
 # to crisis (5-fold) at medical threshold 0.3: 0.034, 0.4: 0.011, 0.45: 0.006, 0.5 and up: 0.
-# Hence CLASSIFIER_THRESHOLD 0.3 and CLASSIFIER_THRESHOLD_MEDICAL 0.5 (safety.py).
-REGULARISATION_C = 16.0
+# Hence, in round 6, CLASSIFIER_THRESHOLD 0.3 and CLASSIFIER_THRESHOLD_MEDICAL 0.5.
+#
+# Round 10, `--cv` again (2,047 tuning messages, v1-v9, after the round-10 rules): AUC
+#
+#   C \ word scale    0.0     1.0     2.0     3.0
+#   8               0.9752  0.9931  0.9950  0.9947   <- the highest: C=8, scale 2
+#   16              0.9758  0.9935  0.9949  0.9948
+#
+#   threshold  5-fold        replay v4            replay v5
+#   0.3        1.000/0.052   1.000/0.091          1.000/0.161
+#   0.35       1.000/0.044   1.000/0.091          1.000/0.149   <- chosen (the same rule)
+#   0.4        1.000/0.033   0.975/0.080          1.000/0.149
+#   0.5        0.999/0.019   0.975/0.068          0.988/0.126
+#
+# Medical questions sent to crisis (5-fold) at medical threshold 0.35: 0.042, 0.5: 0.030,
+# 0.7 and up: 0.024, crisis recall 1.000 throughout; hence 0.35 and 0.7 (safety.py). Before
+# the round-10 crisis families, the same rule gave 0.2: two crisis messages that no pattern
+# named needed it. The families were added instead (see eval/README.md).
+REGULARISATION_C = 8.0
 MEDICAL_C = 16.0
 # Weight of the word features against the embedding (both have unit length).
-WORD_SCALE = 3.0
+WORD_SCALE = 2.0
 CV_GRID_C = (2.0, 4.0, 8.0, 16.0, 32.0)
 CV_GRID_SCALE = (0.0, 1.0, 2.0, 3.0)
 
@@ -263,25 +280,23 @@ def cross_validate(seeds: tuple[int, ...] = (0, 1, 2)) -> None:
 
 # -- the medical classifier ---------------------------------------------------------------------
 
-# Round 10, `--cv-medical` (the 2,047 tuning messages of v1-v9; the replay trains on v1-v8 and
-# scores v9, whose medical messages the medical rules had not been tuned on). AUC, medical
-# against ordinary and out-of-scope, 5-fold: C=1 0.9986, C=4 0.9988, C=16 0.9989 (chosen).
-# The whole check, medical recall / medical sent to crisis / ordinary sent to medical / crisis
-# recall (crisis classifier out-of-fold too, so crisis recall is below the in-sample 1.0):
+# Round 10, `--cv-medical` (the 2,047 tuning messages of v1-v9; the replay trains both
+# classifiers on v1-v8 and scores v9). AUC, medical against ordinary and out-of-scope, 5-fold:
+# C=1 0.9986, C=4 0.9988, C=16 0.9989 (chosen). The whole check, medical recall / medical sent
+# to crisis / ordinary sent to medical / crisis recall (the crisis classifier out-of-fold too).
+# First run, with the rules as they were before round 10 touched them:
 #
 #   threshold  5-fold                    replay v9
 #   0.5        0.967/0.030/0.016/0.993   0.868/0.132/0.033/0.964
-#   0.6        0.967/0.030/0.014/0.993   0.868/0.132/0.022/0.964   <- chosen
-#   0.7        0.961/0.030/0.013/0.993   0.868/0.132/0.022/0.964
-#   0.8        0.952/0.030/0.009/0.993   0.842/0.132/0.022/0.964
-#   off        0.898/0.039/0.008/0.993   0.579/0.184/0.022/0.964
+#   0.6        0.967/0.030/0.014/0.993   0.868/0.132/0.022/0.964   <- chosen: the lowest at
+#   0.7        0.961/0.030/0.013/0.993   0.868/0.132/0.022/0.964      which the replay sent no
+#   0.8        0.952/0.030/0.009/0.993   0.842/0.132/0.022/0.964      more ordinary questions
+#   off        0.898/0.039/0.008/0.993   0.579/0.184/0.022/0.964      to a clinician than off
 #
 # When a message the classifier routes also raised the crisis classifier's bar (to 0.5, as a
 # medical pattern does), medical recall rose further (replay 0.895) but crisis recall fell
-# (5-fold 0.989, replay 0.952), so it raises only the semantic layer's bar.
-#
-# The semantic layer's floor on the crisis classifier's probability, at 0.6 (same columns; the
-# replay's crisis recall is 1.0 because today's crisis rules have seen v9):
+# (5-fold 0.989, replay 0.952), so it raises only the semantic layer's bar. The semantic
+# layer's floor on the crisis classifier's probability (same columns):
 #
 #   floor         5-fold                    replay v9
 #   (0, 0)        0.964/0.033/0.007/0.996   0.868/0.132/0.000/1.000
@@ -292,6 +307,9 @@ def cross_validate(seeds: tuple[int, ...] = (0, 1, 2)) -> None:
 #
 # 0.1, not 0.3: the smallest floor that gave the replay's gain, since the floor switches the
 # semantic layer off for the messages under it. Any floor for other messages lost a crisis.
+# Rerun with the final round-10 rules and settings (the replay is no longer clean: the rules
+# have now seen v9): at 0.6, 5-fold 0.988/0.009/0.007/1.000, off 0.913/0.021/0.001/1.000; floor
+# (0.05, 0.1) still lost a crisis message (0.999).
 MEDICAL_GRID_C = (1.0, 4.0, 16.0)
 SEMANTIC_FLOORS = ((0.0, 0.0), (0.0, 0.05), (0.0, 0.1), (0.0, 0.3), (0.05, 0.1))
 MEDICAL_THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
