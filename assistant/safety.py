@@ -48,7 +48,7 @@ SEMANTIC_THRESHOLD_MEDICAL = 0.58
 # medical rule needs the higher one, since dosing questions share most of their words with
 # overdoses.
 CLASSIFIER_THRESHOLD = 0.35
-CLASSIFIER_THRESHOLD_MEDICAL = 0.7
+CLASSIFIER_THRESHOLD_MEDICAL = 0.65
 # The medical classifier (medical questions against ordinary and out-of-scope ones) routes a
 # message to a clinician at or above this probability, when no crisis layer fired: the lowest
 # threshold at which the replay of the last first contact sent no more ordinary questions to a

@@ -87,14 +87,19 @@ TRAINING_FILES = ("safety_set.jsonl", "safety_set_v2.jsonl", "safety_set_v3.json
 #   0.5        0.999/0.019   0.975/0.068          0.988/0.126
 #
 # Medical questions sent to crisis (5-fold) at medical threshold 0.35: 0.042, 0.5: 0.030,
-# 0.7 and up: 0.024, crisis recall 1.000 throughout; hence 0.35 and 0.7 (safety.py). Before
-# the round-10 crisis families, the same rule gave 0.2: two crisis messages that no pattern
-# named needed it. The families were added instead (see eval/README.md).
+# 0.7 and up: 0.024, crisis recall 1.000 throughout. Before the round-10 crisis families, the
+# same rule gave 0.2: two crisis messages that no pattern named needed it; the families were
+# added instead (see eval/README.md). With v10 folded in (2,276 messages) the grid's maximum
+# moved to C=32, scale 3 (0.9951 against 0.9949 for C=8, scale 2: within AUC_NOISE, so the
+# setting in use stays), and the thresholds came out 0.35 again (5-fold 1.000/0.043, replays
+# 1.000/0.091 and 1.000/0.149; at 0.4 a replay missed one) and 0.65 for medical questions
+# (0.029 of them sent to crisis, as at every higher threshold). Hence 0.35 and 0.65.
 REGULARISATION_C = 8.0
 MEDICAL_C = 16.0
 # Weight of the word features against the embedding (both have unit length).
 WORD_SCALE = 2.0
 CV_GRID_C = (2.0, 4.0, 8.0, 16.0, 32.0)
+AUC_NOISE = 0.001
 CV_GRID_SCALE = (0.0, 1.0, 2.0, 3.0)
 
 
@@ -242,7 +247,11 @@ def cross_validate(seeds: tuple[int, ...] = (0, 1, 2)) -> None:
             grid[c, s] = np.mean([_auc(_out_of_fold(data, c, s, seed)[scored],
                                        data.y[scored] == 1) for seed in seeds])
         print(f"{c:<15}" + "".join(f"{grid[c, s]:8.4f}" for s in CV_GRID_SCALE), flush=True)
-    c, s = max(grid, key=grid.get)  # the rule: the highest area
+    # The rule: the highest area, unless the setting in use is within AUC_NOISE of it (the grid
+    # is flat near the top and its maximum moves with the data by more than that).
+    c, s = max(grid, key=grid.get)
+    if grid.get((REGULARISATION_C, WORD_SCALE), 0.0) >= grid[c, s] - AUC_NOISE:
+        c, s = REGULARISATION_C, WORD_SCALE
     print(f"chosen: C={c}, word scale {s} (in use: C={REGULARISATION_C}, {WORD_SCALE})")
 
     # The whole check with those settings: patterns and exemplars as they are, and the
