@@ -135,6 +135,13 @@ def load_exemplars(path: Path = HERE / "safety_exemplars.yaml") -> tuple[list[st
     return list(data["crisis"]), list(data["not_crisis"])
 
 
+@lru_cache(maxsize=4)
+def load_everyday(path: Path = HERE / "safety_everyday.yaml") -> list[str]:
+    """Everyday messages the classifiers learn as neither crisis nor medical (training only)."""
+    data = yaml.load(path.read_text("utf-8"), Loader=_LOADER)  # noqa: S506 - a safe loader
+    return list(data["everyday"])
+
+
 def normalise(text: str) -> str:
     """Lower case, straight quotes, folded spaces, and no accents, so patterns stay simple."""
     text = unicodedata.normalize("NFKC", text)

@@ -27,6 +27,7 @@ from .safety import (
     WORD_SLOTS,
     Classifiers,
     SafetyChecker,
+    load_everyday,
     load_exemplars,
     load_rules,
     meaning_text,
@@ -39,7 +40,7 @@ from .settings import PROJECT_ROOT
 TRAINING_FILES = ("safety_set.jsonl", "safety_set_v2.jsonl", "safety_set_v3.jsonl",
                   "safety_set_v4.jsonl", "safety_set_v5.jsonl", "safety_set_v6.jsonl",
                   "safety_set_v7.jsonl", "safety_set_v8.jsonl", "safety_set_v9.jsonl",
-                  "safety_set_v10.jsonl")
+                  "safety_set_v10.jsonl", "safety_set_v11.jsonl")
 
 # Round 6, `--cv` (5 folds of the 1,174 tuning messages, three shuffles; the exemplars are
 # always in the training folds; every text read as `meaning_text`). Area under the ROC curve,
@@ -106,11 +107,14 @@ CV_GRID_SCALE = (0.0, 1.0, 2.0, 3.0)
 def training_data(eval_dir: Path = PROJECT_ROOT / "eval") -> tuple[list[str], list[str]]:
     """Every tuning message and exemplar with its category. The exemplars ("crisis" and
     "exemplar") train only the crisis classifier: some ordinary exemplars are medical questions
-    written to teach it what is not a crisis."""
+    written to teach it what is not a crisis. The everyday messages (safety_everyday.yaml) are
+    negatives for both."""
     rows = tuning_messages(eval_dir)
     crisis, ordinary = load_exemplars()
-    return ([r["text"] for r in rows] + crisis + ordinary,
-            [r["label"] for r in rows] + ["crisis"] * len(crisis) + ["exemplar"] * len(ordinary))
+    everyday = load_everyday()
+    return ([r["text"] for r in rows] + crisis + ordinary + everyday,
+            [r["label"] for r in rows] + ["crisis"] * len(crisis) + ["exemplar"] * len(ordinary)
+            + ["everyday"] * len(everyday))
 
 
 def crisis_target(categories: list[str]) -> np.ndarray:
@@ -120,7 +124,7 @@ def crisis_target(categories: list[str]) -> np.ndarray:
 def medical_rows(categories: list[str]) -> np.ndarray:
     """The medical classifier learns medical questions against ordinary and out-of-scope ones;
     crisis messages are the crisis layers' business."""
-    return np.isin(categories, ["medical", "ok", "out_of_scope"])
+    return np.isin(categories, ["medical", "ok", "out_of_scope", "everyday"])
 
 
 def tuning_messages(eval_dir: Path = PROJECT_ROOT / "eval") -> list[dict]:
@@ -134,6 +138,7 @@ def data_hash(texts: list[str], categories: list[str], model: str) -> str:
     for text, category in zip(texts, categories, strict=True):
         digest.update(f"{category}\t{text}\n".encode())
     digest.update((HERE / "safety_exemplars.yaml").read_bytes())
+    digest.update((HERE / "safety_everyday.yaml").read_bytes())
     digest.update((HERE / "safety_rules.yaml").read_bytes())  # the idioms shape what it reads
     return digest.hexdigest()[:16]
 
@@ -222,6 +227,14 @@ def _out_of_fold(data: _Tuning, c: float, scale: float, seed: int, k: int = 5) -
     return prob
 
 
+def _always_trained() -> tuple[list[str], np.ndarray]:
+    """The exemplars and everyday messages, as read, with the crisis target: in every fold."""
+    crisis, ordinary = load_exemplars()
+    everyday = load_everyday()
+    return (_read(crisis + ordinary + everyday),
+            np.array([1] * len(crisis) + [0] * (len(ordinary) + len(everyday))))
+
+
 def _auc(p: np.ndarray, positive: np.ndarray) -> float:
     ranks = np.argsort(np.argsort(p)) + 1
     n_pos, n_neg = positive.sum(), (~positive).sum()
@@ -233,11 +246,10 @@ def cross_validate(seeds: tuple[int, ...] = (0, 1, 2)) -> None:
 
     embedder = Embedder.from_settings(None)
     rows = tuning_messages()
-    crisis, ordinary = load_exemplars()
     texts = [r["text"] for r in rows]
-    read, extra = _read(texts), _read(crisis + ordinary)
+    read, (extra, extra_y) = _read(texts), _always_trained()
     data = _Tuning(read, np.array([r["label"] for r in rows]), embedder.encode(read),
-                   extra, embedder.encode(extra), np.array([1] * len(crisis) + [0] * len(ordinary)))
+                   extra, embedder.encode(extra), extra_y)
     scored = data.labels != "medical"
     print("AUC, crisis against ordinary messages (mean of the shuffles)")
     print("C \\ word scale " + "".join(f"{s:>8}" for s in CV_GRID_SCALE))
@@ -396,10 +408,9 @@ def cross_validate_medical(seeds: tuple[int, ...] = (0, 1, 2)) -> None:
         print(f"  C={c:<6} {a:.4f}")
     c = max(auc, key=auc.get)
     print(f"chosen: C={c} (in use: {MEDICAL_C})")
-    crisis, ordinary = load_exemplars()
-    extra = _read(crisis + ordinary)
+    extra, extra_y = _always_trained()
     data = _Tuning(read, labels, x[:, :embedder.dimension], extra, embedder.encode(extra),
-                   np.array([1] * len(crisis) + [0] * len(ordinary)))
+                   extra_y)
     crisis_p = np.mean([_out_of_fold(data, REGULARISATION_C, WORD_SCALE, s) for s in seeds], 0)
     medical_p = np.mean([_medical_out_of_fold(x, labels, c, s) for s in seeds], axis=0)
 
