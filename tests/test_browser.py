@@ -104,7 +104,10 @@ def _ask(page, question: str, timeout: float) -> None:
     box = page.get_by_placeholder("Ask a question about peer support")
     box.fill(question)
     box.press("Enter")
-    page.get_by_test_id("stChatMessage").filter(has_text=question).wait_for(timeout=timeout)
+    # The user's own message; `first`, since an answer may quote the question (a cited
+    # document titled "What is peer support?") and may already be on the page.
+    page.get_by_test_id("stChatMessage").filter(has_text=question).first.wait_for(
+        timeout=timeout)
 
 
 def _screenshot(page, name: str) -> None:
