@@ -43,11 +43,11 @@ SEMANTIC_THRESHOLD_MEDICAL = 0.58
 # or above this probability. Both thresholds come from `python -m assistant.safety_training
 # --cv` (rerun in round 10; figures in safety_training.py): the highest threshold that found
 # every crisis message both in 5-fold cross-validation of the whole check and in replays of two
-# earlier first contacts (0.25; at 0.3 the 5-fold missed one), then the lowest medical threshold
+# earlier first contacts (0.2; at 0.25 the 5-fold missed one), then the lowest medical threshold
 # that sent no more medical questions to crisis than the highest. A message that matches a
 # medical rule needs the higher one, since dosing questions share most of their words with
 # overdoses.
-CLASSIFIER_THRESHOLD = 0.25
+CLASSIFIER_THRESHOLD = 0.2
 CLASSIFIER_THRESHOLD_MEDICAL = 0.85
 # The medical classifier (medical questions against ordinary and out-of-scope ones) routes a
 # message to a clinician at or above this probability, when no crisis layer fired: the lowest
