@@ -485,6 +485,30 @@ def _cached(embedder):
     return embedder
 
 
+def first_contact(path: Path) -> None:
+    """Score a new labelled set once, the way the held-out figures in eval/README.md were taken:
+    the whole check as the tests run it, after dropping messages already in the tuning sets."""
+    from .evaluation import evaluate_safety
+    from .pipeline import Pipeline
+    from .settings import Settings
+
+    seen = {row["text"].strip().lower() for row in tuning_messages()}
+    rows = [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
+    new = [row for row in rows if row["text"].strip().lower() not in seen]
+    print(f"{len(rows) - len(new)} already in the tuning sets, {len(new)} scored")
+    pipeline = Pipeline(Settings.from_env())
+
+    def classify(text: str) -> str:
+        similarity = float((pipeline.index.chunk_vectors @ pipeline.encode(text)).max())
+        return pipeline.safety.check(text, corpus_similarity=similarity).category
+
+    scores, misses = evaluate_safety(classify, new)
+    print(json.dumps(scores["all"], indent=1))
+    print(f"exact category {1 - len(misses) / max(len(new), 1):.3f}")
+    for miss in misses:
+        print(f"{miss['label']} -> {miss['predicted']} | {miss['id']} {miss['text']}")
+
+
 def _rates(labels: np.ndarray, flagged: np.ndarray, medical: np.ndarray, prob: np.ndarray,
            t: float, t_medical: float) -> tuple[float, float, float]:
     """Crisis recall, false alarms (ok and out of scope) and medical questions sent to crisis."""
@@ -553,8 +577,12 @@ if __name__ == "__main__":
     parser.add_argument("--cv", action="store_true", help="rerun the cross-validation")
     parser.add_argument("--cv-medical", action="store_true",
                         help="rerun the cross-validation of the medical classifier")
+    parser.add_argument("--first-contact", type=Path, metavar="FILE",
+                        help="score a new labelled set once (see eval/README.md)")
     args = parser.parse_args()
-    if args.cv:
+    if args.first_contact:
+        first_contact(args.first_contact)
+    elif args.cv:
         cross_validate()
     elif args.cv_medical:
         cross_validate_medical()
