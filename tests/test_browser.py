@@ -165,7 +165,19 @@ def test_a_crisis_message_shows_tappable_crisis_lines(open_page, viewport):
 
 
 def _contrast(locator) -> float:
-    """WCAG contrast of an element's text against the first opaque background behind it."""
+    """WCAG contrast of an element's text against the first opaque background behind it. Read
+    again while it is not a number: once in CI the intro's styles were read before they were
+    computed (NaN)."""
+    locator.wait_for()
+    for _ in range(20):
+        ratio = _contrast_once(locator)
+        if ratio == ratio:  # not NaN
+            return ratio
+        time.sleep(0.25)
+    return ratio
+
+
+def _contrast_once(locator) -> float:
     return locator.evaluate("""e => {
         const rgb = c => (c.match(/[\\d.]+/g) || []).map(Number);
         const lum = ([r, g, b]) => {

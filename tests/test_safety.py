@@ -142,8 +142,7 @@ ORDINARY_FAMILIES = [
     "my sponsor is gonna kill me for missing step work again",
     "ugh, my back is killing me from sitting in meetings all day",
     "'just kill me now' was my whole mood at my first meeting lol, does it get easier",
-    "I don't want to hurt myself, I just need someone to talk to tonight",  # denials
-    "not suicidal or anything, just bored and lonely on a friday, any online meetings",
+    "not suicidal or anything, just bored and lonely on a friday, any online meetings",  # denials
     # round 10
     "driving to the 7am meeting every day is a suicide mission in this snow",
     "overdosed on chocolate at the sober christmas party haha, how do you handle sugar cravings",
@@ -164,10 +163,13 @@ EVERYDAY_MEDICAL = [
 ]
 
 
-# Read as history by the patterns; the classifier, set to miss nothing, may still flag it.
-HISTORY_THE_CLASSIFIER_MAY_FLAG = [
+# Read as history or a denial by the patterns; the classifier, set to miss nothing, may still
+# flag it. (The denial rates 0.30 on its own words, "I just need someone to talk to tonight":
+# above the threshold of 0.2 that round 12's cross-validation chose.)
+THE_CLASSIFIER_MAY_FLAG = [
     "I tried to kill myself when I was 19. I'm 40 now and want to volunteer",
     "my sister died from an overdose four years ago, any grief groups near me",
+    "I don't want to hurt myself, I just need someone to talk to tonight",
 ]
 
 
@@ -189,7 +191,7 @@ def test_crisis_work_history_sayings_and_denials_are_not_crises(classify, text):
     assert classify(text) != "crisis"
 
 
-@pytest.mark.parametrize("text", ORDINARY_FAMILIES + HISTORY_THE_CLASSIFIER_MAY_FLAG)
+@pytest.mark.parametrize("text", ORDINARY_FAMILIES + THE_CLASSIFIER_MAY_FLAG)
 def test_the_patterns_read_history_and_sayings_as_such(text):
     assert SafetyChecker().check(text).category != "crisis"
 
