@@ -98,6 +98,10 @@ class RuleSet:
     out_of_scope: tuple[re.Pattern, ...]
 
 
+def _read_yaml(path: Path) -> dict:
+    return yaml.load(path.read_text("utf-8"), Loader=_LOADER)  # noqa: S506 - a safe loader
+
+
 def _compile(pattern: str, families: dict[str, str]) -> re.Pattern:
     """`@name` in a pattern stands for the phrase family `name` (the `families` section of the
     rules file), so one list of, say, ways to say "years ago" serves every rule."""
@@ -115,7 +119,7 @@ def _rules(entries: list[dict], families: dict[str, str]) -> tuple[Rule, ...]:
 
 @lru_cache(maxsize=4)
 def load_rules(path: Path = HERE / "safety_rules.yaml") -> RuleSet:
-    data = yaml.load(path.read_text("utf-8"), Loader=_LOADER)  # noqa: S506 - a safe loader
+    data = _read_yaml(path)
     families: dict[str, str] = {}
     for name, phrases in (data.get("families") or {}).items():  # later ones may use earlier
         families[name] = "|".join(_compile(str(p), families).pattern for p in phrases)
@@ -131,15 +135,14 @@ def load_rules(path: Path = HERE / "safety_rules.yaml") -> RuleSet:
 
 @lru_cache(maxsize=4)
 def load_exemplars(path: Path = HERE / "safety_exemplars.yaml") -> tuple[list[str], list[str]]:
-    data = yaml.load(path.read_text("utf-8"), Loader=_LOADER)  # noqa: S506 - a safe loader
+    data = _read_yaml(path)
     return list(data["crisis"]), list(data["not_crisis"])
 
 
 @lru_cache(maxsize=4)
 def load_everyday(path: Path = HERE / "safety_everyday.yaml") -> list[str]:
     """Everyday messages the classifiers learn as neither crisis nor medical (training only)."""
-    data = yaml.load(path.read_text("utf-8"), Loader=_LOADER)  # noqa: S506 - a safe loader
-    return list(data["everyday"])
+    return list(_read_yaml(path)["everyday"])
 
 
 def normalise(text: str) -> str:
@@ -244,11 +247,14 @@ class SafetyChecker:
         cleaned = strip_idioms(text, self.rules)
         fired, words = _first_match(self.rules.crisis, cleaned)
         m = self.semantic(message, vector)
-        probs = {"crisis_probability": m.crisis_probability,
-                 "medical_probability": m.medical_probability}
+
+        def verdict(category: Category, reason: str, rules: list[str], layer: str,
+                    words: str = "") -> SafetyVerdict:
+            return SafetyVerdict(category, reason, rules, layer, m.crisis_similarity, words,
+                                 m.crisis_probability, m.medical_probability)
+
         if fired:
-            return SafetyVerdict("crisis", fired[0].why, [r.id for r in fired], "pattern",
-                                 m.crisis_similarity, words, **probs)
+            return verdict("crisis", fired[0].why, [r.id for r in fired], "pattern", words)
         medical, medical_words = _first_match(self.rules.medical, cleaned)
         medical_meaning = not medical and m.medical_probability >= self.medical_threshold
         asks_medical = bool(medical) or medical_meaning
@@ -258,31 +264,27 @@ class SafetyChecker:
         if m.crisis_similarity >= sem_bar and \
                 m.crisis_similarity - m.ordinary_similarity >= self.margin and \
                 (not self._classifiers.active or m.crisis_probability >= floor):
-            return SafetyVerdict("crisis", "close in meaning to a crisis message: "
-                                 f"\"{m.exemplar}\"", [], "semantic", m.crisis_similarity,
-                                 m.exemplar, **probs)
+            return verdict("crisis", f"close in meaning to a crisis message: \"{m.exemplar}\"",
+                           [], "semantic", m.exemplar)
         clf_bar = CLASSIFIER_THRESHOLD_MEDICAL if medical else CLASSIFIER_THRESHOLD
         if m.crisis_probability >= clf_bar:
-            return SafetyVerdict("crisis", "the crisis classifier rates this message "
-                                 f"{m.crisis_probability:.2f} (threshold {clf_bar})", [],
-                                 "classifier", m.crisis_similarity, "", **probs)
+            return verdict("crisis", "the crisis classifier rates this message "
+                           f"{m.crisis_probability:.2f} (threshold {clf_bar})", [], "classifier")
         if medical:
-            return SafetyVerdict("medical", medical[0].why, [r.id for r in medical], "pattern",
-                                 m.crisis_similarity, medical_words, **probs)
+            return verdict("medical", medical[0].why, [r.id for r in medical], "pattern",
+                           medical_words)
         if medical_meaning:
-            return SafetyVerdict("medical", "the medical classifier rates this a question for a "
-                                 f"clinician ({m.medical_probability:.2f}, threshold "
-                                 f"{self.medical_threshold})", [], "classifier",
-                                 m.crisis_similarity, "", **probs)
+            return verdict("medical", "the medical classifier rates this a question for a "
+                           f"clinician ({m.medical_probability:.2f}, threshold "
+                           f"{self.medical_threshold})", [], "classifier")
         if any(p.search(text) for p in self.rules.out_of_scope):
-            return SafetyVerdict("out_of_scope", "asks for something other than recovery or "
-                                 "peer support", [], "scope", m.crisis_similarity, "", **probs)
+            return verdict("out_of_scope", "asks for something other than recovery or peer "
+                           "support", [], "scope")
         in_scope = bool(self.rules.in_scope.search(text))
         if not in_scope and corpus_similarity is not None and corpus_similarity < SCOPE_THRESHOLD:
-            return SafetyVerdict("out_of_scope", "not about recovery, peer support or getting "
-                                 "help", [], "scope", m.crisis_similarity, "", **probs)
-        return SafetyVerdict("ok", "an ordinary question about peer support or recovery",
-                             [], "none", m.crisis_similarity, "", **probs)
+            return verdict("out_of_scope", "not about recovery, peer support or getting help",
+                           [], "scope")
+        return verdict("ok", "an ordinary question about peer support or recovery", [], "none")
 
 
 def word_slots(text: str) -> np.ndarray:

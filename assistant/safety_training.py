@@ -181,6 +181,10 @@ def _fit(x: np.ndarray, y: np.ndarray, c: float) -> tuple[np.ndarray, float]:
     return model.coef_[0], float(model.intercept_[0])
 
 
+def _probability(x: np.ndarray, coef: np.ndarray, bias: float) -> np.ndarray:
+    return 1 / (1 + np.exp(-(x @ coef + bias)))
+
+
 def train(out: Path = CLASSIFIER_FILE) -> dict:
     from .embeddings import Embedder
 
@@ -241,7 +245,7 @@ def _out_of_fold(data: _Tuning, c: float, scale: float, seed: int, k: int = 5) -
         train_rows = fold != i
         coef, bias = _fit(np.vstack([x[train_rows], x_extra]),
                           np.concatenate([data.y[train_rows], data.extra_y]), c)
-        prob[~train_rows] = 1 / (1 + np.exp(-(x[~train_rows] @ coef + bias)))
+        prob[~train_rows] = _probability(x[~train_rows], coef, bias)
     return prob
 
 
@@ -381,10 +385,10 @@ def _medical_out_of_fold(x: np.ndarray, categories: np.ndarray, c: float, seed: 
     fold, prob = _folds(y.astype(int), k, seed), np.zeros(len(categories))
     for i in range(k):
         coef, bias = _fit(x[rows[fold != i]], y[fold != i], c)
-        prob[rows[fold == i]] = 1 / (1 + np.exp(-(x[rows[fold == i]] @ coef + bias)))
+        prob[rows[fold == i]] = _probability(x[rows[fold == i]], coef, bias)
     coef, bias = _fit(x[rows], y, c)
     others = np.setdiff1d(np.arange(len(categories)), rows)
-    prob[others] = 1 / (1 + np.exp(-(x[others] @ coef + bias)))
+    prob[others] = _probability(x[others], coef, bias)
     return prob
 
 
@@ -446,28 +450,24 @@ def cross_validate_medical(seeds: tuple[int, ...] = (0, 1, 2)) -> None:
                           np.concatenate([b_labels == "crisis", data.extra_y == 1]),
                           REGULARISATION_C)
     r_labels = np.array([r["label"] for r in replay_rows])
-    r_crisis = 1 / (1 + np.exp(-(r_x @ c_coef + c_bias)))
-    r_medical = 1 / (1 + np.exp(-(r_x @ m_coef + m_bias)))
+    r_crisis = _probability(r_x, c_coef, c_bias)
+    r_medical = _probability(r_x, m_coef, m_bias)
+
+    def cells(threshold: float, floor: tuple[float, float] | None = None) -> str:
+        cv = _whole_check(embedder, texts, read, crisis_p, medical_p, threshold, floor)
+        rp = _whole_check(embedder, r_texts, r_read, r_crisis, r_medical, threshold, floor)
+        return "  ".join("/".join(f"{v:.3f}" for v in _medical_rates(truth, predicted))
+                         for truth, predicted in ((labels, cv), (r_labels, rp)))
 
     print("\nthe whole check: medical recall / medical to crisis / ordinary to medical / "
           "crisis recall")
     print(f"{'threshold':<10}{'5-fold':>30}   replay {MEDICAL_REPLAY}")
     for t in (*MEDICAL_THRESHOLDS, 1.01):
-        cv = _medical_rates(labels, _whole_check(embedder, texts, read, crisis_p, medical_p, t))
-        rp = _medical_rates(r_labels, _whole_check(embedder, r_texts, r_read, r_crisis,
-                                                   r_medical, t))
-        name = "off" if t > 1 else t
-        print(f"{name!s:<10}" + "  ".join("/".join(f"{v:.3f}" for v in cells)
-                                          for cells in (cv, rp)), flush=True)
+        print(f"{'off' if t > 1 else t!s:<10}" + cells(t), flush=True)
     print(f"(in use: {MEDICAL_THRESHOLD})")
     print(f"\nat {MEDICAL_THRESHOLD}, by the semantic layer's floor (any message, medical ones)")
     for floor in SEMANTIC_FLOORS:
-        cv = _medical_rates(labels, _whole_check(embedder, texts, read, crisis_p, medical_p,
-                                                 MEDICAL_THRESHOLD, floor))
-        rp = _medical_rates(r_labels, _whole_check(embedder, r_texts, r_read, r_crisis,
-                                                   r_medical, MEDICAL_THRESHOLD, floor))
-        print(f"{floor!s:<12}" + "  ".join("/".join(f"{v:.3f}" for v in cells)
-                                           for cells in (cv, rp)), flush=True)
+        print(f"{floor!s:<12}" + cells(MEDICAL_THRESHOLD, floor), flush=True)
     print(f"(in use: {SEMANTIC_FLOOR})")
 
 
@@ -555,7 +555,7 @@ def _replay(embedder, rev: str, trained_on: int, scored: str, c: float, s: float
                  + [False] * len(ordinary), dtype=int)
     coef, bias = _fit(features(embedder.encode(train_texts), train_texts, s), y, c)
     test_texts = [meaning_text(r["text"], rules) for r in test_rows]
-    prob = 1 / (1 + np.exp(-(features(embedder.encode(test_texts), test_texts, s) @ coef + bias)))
+    prob = _probability(features(embedder.encode(test_texts), test_texts, s), coef, bias)
     labels = np.array([r["label"] for r in test_rows])
     flagged = np.array([checker.check(r["text"]).category == "crisis" for r in test_rows])
     medical = np.array([bool(_medical_match(checker, r["text"])) for r in test_rows])
