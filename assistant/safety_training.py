@@ -40,7 +40,8 @@ from .settings import PROJECT_ROOT
 TRAINING_FILES = ("safety_set.jsonl", "safety_set_v2.jsonl", "safety_set_v3.jsonl",
                   "safety_set_v4.jsonl", "safety_set_v5.jsonl", "safety_set_v6.jsonl",
                   "safety_set_v7.jsonl", "safety_set_v8.jsonl", "safety_set_v9.jsonl",
-                  "safety_set_v10.jsonl", "safety_set_v11.jsonl", "safety_set_v12.jsonl")
+                  "safety_set_v10.jsonl", "safety_set_v11.jsonl", "safety_set_v12.jsonl",
+                  "safety_set_v13.jsonl")
 
 # Round 6, `--cv` (5 folds of the 1,174 tuning messages, three shuffles; the exemplars are
 # always in the training folds; every text read as `meaning_text`). Area under the ROC curve,
