@@ -48,7 +48,7 @@ SEMANTIC_THRESHOLD_MEDICAL = 0.58
 # medical rule needs the higher one, since dosing questions share most of their words with
 # overdoses.
 CLASSIFIER_THRESHOLD = 0.2
-CLASSIFIER_THRESHOLD_MEDICAL = 0.85
+CLASSIFIER_THRESHOLD_MEDICAL = 0.6
 # The medical classifier (medical questions against ordinary and out-of-scope ones) routes a
 # message to a clinician at or above this probability, when no crisis layer fired: the lowest
 # threshold at which the replay of the last first contact sent no more ordinary questions to a
@@ -62,10 +62,15 @@ MEDICAL_THRESHOLD = 0.6
 # withdrawal symptoms read close to the withdrawal crisis examples; in `--cv-medical`, a floor of
 # 0.1 for them sent fewer medical questions to crisis and lost no crisis message, while any floor
 # for other messages lost one, so the first stays 0.
-SEMANTIC_FLOOR = (0.0, 0.1)
+SEMANTIC_FLOOR = (0.05, 0.1)
 CLASSIFIER_FILE = HERE / "safety_classifier.npz"
 # Words and word pairs are hashed into this many slots (zlib.crc32, the same in every process).
-WORD_SLOTS = 1 << 14
+# 2^17, not 2^14: the training data has about 23,000 distinct words and pairs, so with 2^14 most
+# unseen words share a slot with a trained one, so everyday words ("radiators", "cold war")
+# borrowed crisis weights. Replays of rounds 10-14 (classifier trained on the sets before each):
+# at 2^17 a threshold of 0.4 found as many crisis messages as 2^14 did at 0.2, with 52 false
+# alarms instead of 82 in 490 ordinary messages (/tmp experiments, summarised in eval/README.md).
+WORD_SLOTS = 1 << 17
 # Below this similarity to every passage, a message with no recovery words is out of scope.
 SCOPE_THRESHOLD = 0.25
 
@@ -295,13 +300,17 @@ def word_slots(text: str) -> np.ndarray:
     return np.array(sorted({zlib.crc32(g.encode()) % WORD_SLOTS for g in grams}), dtype=np.int64)
 
 
-def word_features(texts: list[str]) -> np.ndarray:
-    """Dense rows of `word_slots`, scaled to unit length (for training)."""
-    rows = np.zeros((len(texts), WORD_SLOTS), dtype=np.float32)
-    for i, text in enumerate(texts):
-        slots = word_slots(text)
-        rows[i, slots] = 1.0 / np.sqrt(max(len(slots), 1))
-    return rows
+def word_features(texts: list[str]):
+    """Sparse rows of `word_slots`, scaled to unit length (for training; scipy comes with
+    scikit-learn, which only training needs)."""
+    from scipy import sparse
+
+    slots = [word_slots(text) for text in texts]
+    values = np.concatenate([np.full(len(s), 1.0 / np.sqrt(max(len(s), 1)), dtype=np.float32)
+                             for s in slots]) if texts else np.zeros(0, dtype=np.float32)
+    indptr = np.concatenate([[0], np.cumsum([len(s) for s in slots])])
+    indices = np.concatenate(slots) if texts else np.zeros(0, dtype=np.int64)
+    return sparse.csr_matrix((values, indices, indptr), shape=(len(texts), WORD_SLOTS))
 
 
 @dataclass(frozen=True)

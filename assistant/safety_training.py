@@ -41,7 +41,8 @@ TRAINING_FILES = ("safety_set.jsonl", "safety_set_v2.jsonl", "safety_set_v3.json
                   "safety_set_v4.jsonl", "safety_set_v5.jsonl", "safety_set_v6.jsonl",
                   "safety_set_v7.jsonl", "safety_set_v8.jsonl", "safety_set_v9.jsonl",
                   "safety_set_v10.jsonl", "safety_set_v11.jsonl", "safety_set_v12.jsonl",
-                  "safety_set_v13.jsonl")
+                  "safety_set_v13.jsonl", "safety_set_v14.jsonl", "safety_set_v16.jsonl",
+                  "safety_bank_ordinary.jsonl", "safety_bank_crisis_medical.jsonl")
 
 # Round 6, `--cv` (5 folds of the 1,174 tuning messages, three shuffles; the exemplars are
 # always in the training folds; every text read as `meaning_text`). Area under the ROC curve,
@@ -162,11 +163,20 @@ def data_hash(texts: list[str], categories: list[str], model: str) -> str:
     return digest.hexdigest()[:16]
 
 
-def features(vectors: np.ndarray, texts: list[str], scale: float = WORD_SCALE) -> np.ndarray:
-    """`texts` and `vectors` are of `meaning_text`, as the check reads them."""
+def features(vectors, texts: list[str], scale: float = WORD_SCALE):
+    """`texts` and `vectors` are of `meaning_text`, as the check reads them. Sparse rows: the
+    word slots are mostly empty."""
+    from scipy import sparse
+
     if scale == 0:
-        return vectors
-    return np.hstack([vectors, scale * word_features(texts)])
+        return sparse.csr_matrix(vectors)
+    return sparse.hstack([sparse.csr_matrix(vectors), scale * word_features(texts)]).tocsr()
+
+
+def _stack(*blocks):
+    from scipy import sparse
+
+    return sparse.vstack(blocks).tocsr()
 
 
 def _read(texts: list[str]) -> list[str]:
@@ -244,7 +254,7 @@ def _out_of_fold(data: _Tuning, c: float, scale: float, seed: int, k: int = 5) -
     fold, prob = _folds(data.y, k, seed), np.zeros(len(data.texts))
     for i in range(k):
         train_rows = fold != i
-        coef, bias = _fit(np.vstack([x[train_rows], x_extra]),
+        coef, bias = _fit(_stack(x[train_rows], x_extra),
                           np.concatenate([data.y[train_rows], data.extra_y]), c)
         prob[~train_rows] = _probability(x[~train_rows], coef, bias)
     return prob
@@ -318,8 +328,13 @@ def cross_validate(seeds: tuple[int, ...] = (0, 1, 2)) -> None:
     by_medical = {m: _rates(data.labels, flagged, medical, prob, chosen, m) for m in medical_grid}
     for m, (recall, _, to_crisis) in by_medical.items():
         print(f"{m:<18} {to_crisis:36.3f} {recall:14.3f}")
-    floor = by_medical[medical_grid[-1]][2]
-    print(f"chosen medical threshold: {min(m for m, v in by_medical.items() if v[2] <= floor)}")
+    # Among the medical thresholds that keep crisis recall at its best (a crisis message can
+    # match a medical pattern: "how much would stop my heart"), the lowest that sends no more
+    # medical questions to crisis than the highest of them.
+    best = max(v[0] for v in by_medical.values())
+    safe = {m: v for m, v in by_medical.items() if v[0] == best}
+    floor = safe[max(safe)][2]
+    print(f"chosen medical threshold: {min(m for m, v in safe.items() if v[2] <= floor)}")
     print(f"(in use: {CLASSIFIER_THRESHOLD}, medical {CLASSIFIER_THRESHOLD_MEDICAL})")
 
 
@@ -432,7 +447,7 @@ def cross_validate_medical(seeds: tuple[int, ...] = (0, 1, 2)) -> None:
     c = max(auc, key=auc.get)
     print(f"chosen: C={c} (in use: {MEDICAL_C})")
     extra, extra_y = _always_trained()
-    data = _Tuning(read, labels, x[:, :embedder.dimension], extra, embedder.encode(extra),
+    data = _Tuning(read, labels, x[:, :embedder.dimension].toarray(), extra, embedder.encode(extra),
                    extra_y)
     crisis_p = np.mean([_out_of_fold(data, REGULARISATION_C, WORD_SCALE, s) for s in seeds], 0)
     medical_p = np.mean([_medical_out_of_fold(x, labels, c, s) for s in seeds], axis=0)
@@ -447,7 +462,7 @@ def cross_validate_medical(seeds: tuple[int, ...] = (0, 1, 2)) -> None:
     r_x = features(embedder.encode(r_read), r_read)
     b_rows = medical_rows(list(b_labels))
     m_coef, m_bias = _fit(b_x[b_rows], b_labels[b_rows] == "medical", c)
-    c_coef, c_bias = _fit(np.vstack([b_x, features(data.extra_vectors, extra)]),
+    c_coef, c_bias = _fit(_stack(b_x, features(data.extra_vectors, extra)),
                           np.concatenate([b_labels == "crisis", data.extra_y == 1]),
                           REGULARISATION_C)
     r_labels = np.array([r["label"] for r in replay_rows])
@@ -521,7 +536,8 @@ def _rates(labels: np.ndarray, flagged: np.ndarray, medical: np.ndarray, prob: n
 
 # First contact of earlier rounds, replayed: the rules and exemplars as they were in that commit,
 # the classifier trained on the sets that existed then, scored on the set that was then new.
-REPLAYS = (("e41176c", 3, "safety_set_v4.jsonl"), ("8ec9062", 4, "safety_set_v5.jsonl"))
+REPLAYS = (("e41176c", 3, "safety_set_v4.jsonl"), ("8ec9062", 4, "safety_set_v5.jsonl"),
+           ("142f4f5", 12, "safety_set_v13.jsonl"), ("0f5fc3d", 13, "safety_set_v14.jsonl"))
 
 
 def _replay(embedder, rev: str, trained_on: int, scored: str, c: float, s: float,
