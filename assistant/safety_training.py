@@ -42,7 +42,8 @@ TRAINING_FILES = ("safety_set.jsonl", "safety_set_v2.jsonl", "safety_set_v3.json
                   "safety_set_v7.jsonl", "safety_set_v8.jsonl", "safety_set_v9.jsonl",
                   "safety_set_v10.jsonl", "safety_set_v11.jsonl", "safety_set_v12.jsonl",
                   "safety_set_v13.jsonl", "safety_set_v14.jsonl", "safety_set_v16.jsonl",
-                  "safety_bank_ordinary.jsonl", "safety_bank_crisis_medical.jsonl")
+                  "safety_bank_ordinary.jsonl", "safety_bank_crisis_medical.jsonl",
+                  "safety_bank2_ordinary.jsonl", "safety_bank2_crisis.jsonl")
 
 # Round 6, `--cv` (5 folds of the 1,174 tuning messages, three shuffles; the exemplars are
 # always in the training folds; every text read as `meaning_text`). Area under the ROC curve,
@@ -117,6 +118,10 @@ TRAINING_FILES = ("safety_set.jsonl", "safety_set_v2.jsonl", "safety_set_v3.json
 # rule has followed them down: 0.35, 0.25, 0.2.
 REGULARISATION_C = 8.0
 MEDICAL_C = 16.0
+# `--cv-scope` (5-fold, two shuffles, v1-v16 and the bank): share of ok and out-of-scope messages
+# routed right at threshold 0.5: C=1 0.981, C=4 0.984, C=16 0.985 (0.967 of out-of-scope found,
+# 0.009 of ordinary sent there); at 0.7, 0.984 (0.953, 0.005); at 0.3, 0.982 (0.973, 0.014).
+SCOPE_C = 16.0
 # Weight of the word features against the embedding (both have unit length).
 WORD_SCALE = 2.0
 CV_GRID_C = (2.0, 4.0, 8.0, 16.0, 32.0)
@@ -147,6 +152,11 @@ def medical_rows(categories: list[str]) -> np.ndarray:
     return np.isin(categories, ["medical", "ok", "out_of_scope", "everyday"])
 
 
+def scope_rows_of(categories: list[str]) -> np.ndarray:
+    """The scope classifier learns out-of-scope questions against ordinary ones."""
+    return np.isin(categories, ["ok", "out_of_scope"])
+
+
 def tuning_messages(eval_dir: Path = PROJECT_ROOT / "eval") -> list[dict]:
     return [row for name in TRAINING_FILES for row in _rows(name, eval_dir)]
 
@@ -154,7 +164,7 @@ def tuning_messages(eval_dir: Path = PROJECT_ROOT / "eval") -> list[dict]:
 def data_hash(texts: list[str], categories: list[str], model: str) -> str:
     digest = hashlib.sha256(model.encode())
     digest.update(f"words+pairs:{WORD_SLOTS}x{WORD_SCALE};C={REGULARISATION_C};"
-                  f"medical C={MEDICAL_C}\n".encode())
+                  f"medical C={MEDICAL_C};scope C={SCOPE_C}\n".encode())
     for text, category in zip(texts, categories, strict=True):
         digest.update(f"{category}\t{text}\n".encode())
     digest.update((HERE / "safety_exemplars.yaml").read_bytes())
@@ -208,6 +218,9 @@ def train(out: Path = CLASSIFIER_FILE) -> dict:
     rows = medical_rows(categories)
     medical = np.array(categories)[rows] == "medical"
     m_coef, m_bias = _fit(x[rows], medical, MEDICAL_C)
+    scope_rows = scope_rows_of(categories)
+    s_coef, s_bias = _fit(x[scope_rows], np.array(categories)[scope_rows] == "out_of_scope",
+                          SCOPE_C)
     dim = embedder.dimension
     np.savez_compressed(out, weights=coef[:dim].astype(np.float32),
                         word_weights=(WORD_SCALE * coef[dim:]).astype(np.float32),
@@ -215,8 +228,12 @@ def train(out: Path = CLASSIFIER_FILE) -> dict:
                         medical_weights=m_coef[:dim].astype(np.float32),
                         medical_word_weights=(WORD_SCALE * m_coef[dim:]).astype(np.float32),
                         medical_bias=np.float32(m_bias),
+                        scope_weights=s_coef[:dim].astype(np.float32),
+                        scope_word_weights=(WORD_SCALE * s_coef[dim:]).astype(np.float32),
+                        scope_bias=np.float32(s_bias),
                         data_hash=np.array(data_hash(texts, categories, embedder.model_id)))
     return {"examples": len(texts), "crisis": int(y.sum()), "medical": int(medical.sum()),
+            "out_of_scope": int((np.array(categories) == "out_of_scope").sum()),
             "medical_against": int(rows.sum() - medical.sum()), "file": str(out)}
 
 
@@ -371,7 +388,7 @@ def cross_validate(seeds: tuple[int, ...] = (0, 1, 2)) -> None:
 # have now seen v9): at 0.6, 5-fold 0.988/0.009/0.007/1.000, off 0.913/0.021/0.001/1.000; floor
 # (0.05, 0.1) still lost a crisis message (0.999).
 MEDICAL_GRID_C = (1.0, 4.0, 16.0)
-SEMANTIC_FLOORS = ((0.0, 0.0), (0.0, 0.05), (0.0, 0.1), (0.0, 0.3), (0.05, 0.1))
+SEMANTIC_FLOORS = ((0.0, 0.0), (0.0, 0.1), (0.05, 0.1), (0.1, 0.1), (0.2, 0.2), (0.3, 0.3))
 MEDICAL_THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 # The last first contact, replayed for the medical classifier: trained on the sets before it,
 # scored on it with today's rules (the medical rules had not been changed for it).
@@ -388,8 +405,8 @@ class _Fixed(Classifiers):
     def active(self) -> bool:
         return True
 
-    def probabilities(self, text: str, vector: np.ndarray) -> tuple[float, float]:
-        return self.table[text]
+    def probabilities(self, text: str, vector: np.ndarray) -> tuple[float, float, float]:
+        return (*self.table[text], 0.0)
 
 
 def _medical_out_of_fold(x: np.ndarray, categories: np.ndarray, c: float, seed: int,
@@ -418,12 +435,14 @@ def _whole_check(embedder, texts: list[str], read: list[str], crisis_p: np.ndarr
 
 
 def _medical_rates(labels: np.ndarray, predicted: np.ndarray) -> tuple[float, ...]:
-    """Medical recall, medical sent to crisis, ordinary sent to medical, crisis recall."""
+    """Medical recall, medical sent to crisis, ordinary sent to medical, crisis recall, ordinary
+    sent to crisis (false alarms)."""
     ordinary = np.isin(labels, ["ok", "out_of_scope"])
     return (float((predicted[labels == "medical"] == "medical").mean()),
             float((predicted[labels == "medical"] == "crisis").mean()),
             float((predicted[ordinary] == "medical").mean()),
-            float((predicted[labels == "crisis"] == "crisis").mean()))
+            float((predicted[labels == "crisis"] == "crisis").mean()),
+            float((predicted[ordinary] == "crisis").mean()))
 
 
 def cross_validate_medical(seeds: tuple[int, ...] = (0, 1, 2)) -> None:
@@ -476,7 +495,7 @@ def cross_validate_medical(seeds: tuple[int, ...] = (0, 1, 2)) -> None:
                          for truth, predicted in ((labels, cv), (r_labels, rp)))
 
     print("\nthe whole check: medical recall / medical to crisis / ordinary to medical / "
-          "crisis recall")
+          "crisis recall / false alarms")
     print(f"{'threshold':<10}{'5-fold':>30}   replay {MEDICAL_REPLAY}")
     for t in (*MEDICAL_THRESHOLDS, 1.01):
         print(f"{'off' if t > 1 else t!s:<10}" + cells(t), flush=True)
@@ -485,6 +504,40 @@ def cross_validate_medical(seeds: tuple[int, ...] = (0, 1, 2)) -> None:
     for floor in SEMANTIC_FLOORS:
         print(f"{floor!s:<12}" + cells(MEDICAL_THRESHOLD, floor), flush=True)
     print(f"(in use: {SEMANTIC_FLOOR})")
+
+
+SCOPE_GRID_C = (1.0, 4.0, 16.0)
+SCOPE_THRESHOLDS = (0.3, 0.5, 0.7)
+
+
+def cross_validate_scope(seeds: tuple[int, ...] = (0, 1)) -> None:
+    """The scope classifier in 5-fold CV on the ok and out-of-scope tuning messages, as the check
+    uses it: out of scope when an out-of-scope pattern matches, or when no recovery word does
+    and the classifier is at or above the threshold."""
+    from .embeddings import Embedder
+
+    embedder = Embedder.from_settings(None)
+    rows = [r for r in tuning_messages() if r["label"] in ("ok", "out_of_scope")]
+    texts = [r["text"] for r in rows]
+    read = _read(texts)
+    x = features(embedder.encode(read), read)
+    y = np.array([r["label"] == "out_of_scope" for r in rows]).astype(int)
+    rules = load_rules()
+    named = np.array([any(p.search(normalise(t)) for p in rules.out_of_scope) for t in texts])
+    in_scope = np.array([bool(rules.in_scope.search(normalise(t))) for t in texts])
+    print("C     threshold  out-of-scope found  ordinary sent out of scope  right")
+    for c in SCOPE_GRID_C:
+        prob = np.zeros(len(y))
+        for seed in seeds:
+            fold = _folds(y, 5, seed)
+            for i in range(5):
+                coef, bias = _fit(x[fold != i], y[fold != i], c)
+                prob[fold == i] += _probability(x[fold == i], coef, bias) / len(seeds)
+        for t in SCOPE_THRESHOLDS:
+            out = named | ((prob >= t) & ~in_scope)
+            print(f"{c:<6}{t:<11}{out[y == 1].mean():<20.3f}{out[y == 0].mean():<28.3f}"
+                  f"{(out == y).mean():.3f}", flush=True)
+    print(f"(in use: C={SCOPE_C})")
 
 
 def _cached(embedder):
@@ -594,6 +647,8 @@ if __name__ == "__main__":
     parser.add_argument("--cv", action="store_true", help="rerun the cross-validation")
     parser.add_argument("--cv-medical", action="store_true",
                         help="rerun the cross-validation of the medical classifier")
+    parser.add_argument("--cv-scope", action="store_true",
+                        help="rerun the cross-validation of the scope classifier")
     parser.add_argument("--first-contact", type=Path, metavar="FILE",
                         help="score a new labelled set once (see eval/README.md)")
     args = parser.parse_args()
@@ -603,5 +658,7 @@ if __name__ == "__main__":
         cross_validate()
     elif args.cv_medical:
         cross_validate_medical()
+    elif args.cv_scope:
+        cross_validate_scope()
     else:
         print(train())
