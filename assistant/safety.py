@@ -42,14 +42,14 @@ SEMANTIC_THRESHOLD_MEDICAL = 0.58
 # The third layer, a logistic regression over the message's embedding and its hashed words and
 # word pairs, trained on the labelled sets by `python -m assistant.safety_training`; it flags at
 # or above this probability. Both thresholds come from `python -m assistant.safety_training
-# --cv` (rerun in round 10; figures in safety_training.py): the highest threshold that found
-# every crisis message both in 5-fold cross-validation of the whole check and in replays of two
-# earlier first contacts (0.2; at 0.25 the 5-fold missed one), then the lowest medical threshold
-# that sent no more medical questions to crisis than the highest. A message that matches a
-# medical rule needs the higher one, since dosing questions share most of their words with
-# overdoses.
+# --cv` (rerun in round 17; figures in safety_training.py): the highest threshold that found as
+# many crisis messages as any lower one, both in 5-fold cross-validation of the whole check and
+# in replays of four earlier first contacts (0.2, the grid's floor), then, among the medical
+# thresholds that kept crisis recall at its best, the lowest that sent no more medical
+# questions to crisis than the highest of them. A message that matches a medical rule needs the
+# higher one, since dosing questions share most of their words with overdoses.
 CLASSIFIER_THRESHOLD = 0.2
-CLASSIFIER_THRESHOLD_MEDICAL = 0.6
+CLASSIFIER_THRESHOLD_MEDICAL = 0.45
 # The medical classifier (medical questions against ordinary and out-of-scope ones) routes a
 # message to a clinician at or above this probability, when no crisis layer fired: the lowest
 # threshold at which the replay of the last first contact sent no more ordinary questions to a
@@ -62,14 +62,17 @@ MEDICAL_THRESHOLD = 0.6
 # probability: (for any message, for one that asks a medical question). Medical questions about
 # withdrawal symptoms read close to the withdrawal crisis examples; in `--cv-medical`, a floor of
 # 0.1 for them sent fewer medical questions to crisis and lost no crisis message, while any floor
-# for other messages lost one, so the first stays 0.
-SEMANTIC_FLOOR = (0.05, 0.1)
+# for other messages lost one, so the first stays 0. (Round 17: floors of 0.05-0.3 for every
+# message cut 5-fold false alarms from 0.140 to 0.134-0.130 with crisis recall the same to three
+# places, but on first contact the floor of 0.05 hid "I need someone to talk me out of what I've
+# planned" (classifier 0.02, similarity 0.57), so it stays 0.)
+SEMANTIC_FLOOR = (0.0, 0.1)
 # The scope classifier (out-of-scope questions against ordinary ones) sends a message with no
 # recovery word to the out-of-scope reply at or above this probability. In 5-fold CV on the
-# tuning sets (`python -m assistant.safety_training --cv-scope`) it found 0.967 of out-of-scope
+# tuning sets (`python -m assistant.safety_training --cv-scope`) it found 0.957 of out-of-scope
 # messages and sent 0.009 of ordinary ones there; the corpus-similarity rule it replaces (kept
-# for when no classifier is trained) found 0.946 and sent 0.028, measured on the data its word
-# lists were written from.
+# for when no classifier is trained) found 0.946 and sent 0.028 on v1-v16 and the first bank,
+# the data its word lists were written from.
 SCOPE_CLASSIFIER_THRESHOLD = 0.5
 CLASSIFIER_FILE = HERE / "safety_classifier.npz"
 # Words and word pairs are hashed into this many slots (zlib.crc32, the same in every process).

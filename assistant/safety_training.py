@@ -42,6 +42,7 @@ TRAINING_FILES = ("safety_set.jsonl", "safety_set_v2.jsonl", "safety_set_v3.json
                   "safety_set_v7.jsonl", "safety_set_v8.jsonl", "safety_set_v9.jsonl",
                   "safety_set_v10.jsonl", "safety_set_v11.jsonl", "safety_set_v12.jsonl",
                   "safety_set_v13.jsonl", "safety_set_v14.jsonl", "safety_set_v16.jsonl",
+                  "safety_set_v17.jsonl",
                   "safety_bank_ordinary.jsonl", "safety_bank_crisis_medical.jsonl",
                   "safety_bank2_ordinary.jsonl", "safety_bank2_crisis.jsonl")
 
@@ -116,11 +117,28 @@ TRAINING_FILES = ("safety_set.jsonl", "safety_set_v2.jsonl", "safety_set_v3.json
 # the 5-fold missed one) and 0.85 for medical questions (0.054 of them sent to crisis, crisis
 # recall 1.000). Each round has added crisis messages that only the classifier catches, and the
 # rule has followed them down: 0.35, 0.25, 0.2.
+#
+# Round 17 (5,391 messages: v1-v17 and the two training banks, words hashed into 2^17 slots):
+# AUC 0.9887 for C=8, scale 2 (best 0.9891, C=8 scale 3, within AUC_NOISE). Two more replays,
+# of the last two first contacts (v13 on the rules of 142f4f5, v14 on those of 0f5fc3d):
+#
+#   threshold  5-fold        replay v4     replay v5     replay v13    replay v14
+#   0.2        0.992/0.140   1.000/0.148   1.000/0.172   0.977/0.200   0.989/0.296   <- chosen
+#   0.3        0.988/0.109   1.000/0.102   1.000/0.149   0.977/0.190   0.989/0.265
+#   0.4        0.986/0.083   0.988/0.080   0.988/0.138   0.977/0.180   0.989/0.224
+#   0.5        0.981/0.068   0.988/0.068   0.988/0.126   0.977/0.150   0.989/0.214
+#
+# The banks hold crisis messages written to avoid every obvious word, so the 5-fold figures
+# are lower than before and no threshold in the grid finds them all; 0.2 is its floor (below it
+# the 5-fold false alarms pass one in seven). The medical threshold is now chosen among those
+# that keep crisis recall at its best (0.992 up to 0.45): 0.45, sending 0.080 of medical
+# questions to crisis.
 REGULARISATION_C = 8.0
 MEDICAL_C = 16.0
-# `--cv-scope` (5-fold, two shuffles, v1-v16 and the bank): share of ok and out-of-scope messages
-# routed right at threshold 0.5: C=1 0.981, C=4 0.984, C=16 0.985 (0.967 of out-of-scope found,
-# 0.009 of ordinary sent there); at 0.7, 0.984 (0.953, 0.005); at 0.3, 0.982 (0.973, 0.014).
+# `--cv-scope` (5-fold, two shuffles, v1-v17 and both banks): share of ok and out-of-scope
+# messages routed right at threshold 0.5: C=1 0.982, C=4 0.983, C=16 0.983 (0.957 of
+# out-of-scope found, 0.009 of ordinary sent there); for C=16 at 0.7, 0.980 (0.937, 0.006); at
+# 0.3, 0.982 (0.964, 0.012). On v1-v16 and the first bank C=16 was the best (0.985), so it stays.
 SCOPE_C = 16.0
 # Weight of the word features against the embedding (both have unit length).
 WORD_SCALE = 2.0
