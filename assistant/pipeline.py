@@ -142,6 +142,9 @@ class Pipeline:
             answer.crisis_block = replies.crisis_block(reg)
             answer.answer = answer.crisis_block
             trace["route"] = "crisis: retrieval skipped"
+            if issue == "non_english":  # the models read English only: say so, numbers first
+                answer.answer += "\n\n" + replies.messages()["non_english"]
+                trace["route"] += "; non-English input"
             return self._finish(answer, started)
         if earlier_crisis:
             answer.safety = SafetyVerdict(
