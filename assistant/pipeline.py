@@ -12,7 +12,7 @@ import numpy as np
 
 from . import replies
 from .answer import Citation, Composition, compose
-from .conversation import Message, rewrite
+from .conversation import Message, is_follow_up, rewrite
 from .corpus import load_corpus
 from .embeddings import Embedder, text_key
 from .errors import InputError
@@ -132,7 +132,9 @@ class Pipeline:
         issue = _language_issue(query)
         vector = self.encode(query)
         corpus_sim = float((self.index.chunk_vectors @ vector).max())
-        verdict = self.safety.check(query, corpus_similarity=corpus_sim, vector=vector)
+        verdict = self.safety.check(query, corpus_similarity=corpus_sim, vector=vector,
+                                    follow_up=any(t.role == "user" for t in turns)
+                                    and is_follow_up(query))
         earlier_crisis = self._earlier_crisis(turns)
         trace["safety"] = asdict(verdict) | {"earlier_crisis": earlier_crisis,
                                              "corpus_similarity": round(corpus_sim, 4)}

@@ -254,7 +254,9 @@ class SafetyChecker:
                        self._crisis_texts[best], crisis_p, medical_p, scope_p)
 
     def check(self, message: str, corpus_similarity: float | None = None,
-              vector: np.ndarray | None = None) -> SafetyVerdict:
+              vector: np.ndarray | None = None, follow_up: bool = False) -> SafetyVerdict:
+        """`follow_up`: the message continues a conversation ("is it free?"), so its topic is
+        the history's and the scope classifier, which reads the message alone, is not asked."""
         text = normalise(message)
         if not text:
             return SafetyVerdict("out_of_scope", "empty message", layer="scope")
@@ -298,11 +300,12 @@ class SafetyChecker:
                            "support", [], "scope")
         in_scope = bool(self.rules.in_scope.search(text))
         if self._classifiers.scope is not None:
-            if not in_scope and m.scope_probability >= SCOPE_CLASSIFIER_THRESHOLD:
+            if not in_scope and not follow_up and \
+                    m.scope_probability >= SCOPE_CLASSIFIER_THRESHOLD:
                 return verdict("out_of_scope", "the scope classifier rates this message "
                                f"{m.scope_probability:.2f} as not about recovery or peer "
                                f"support (threshold {SCOPE_CLASSIFIER_THRESHOLD})", [], "scope")
-        elif not in_scope and corpus_similarity is not None and \
+        elif not in_scope and not follow_up and corpus_similarity is not None and \
                 corpus_similarity < SCOPE_THRESHOLD:
             return verdict("out_of_scope", "not about recovery, peer support or getting help",
                            [], "scope")

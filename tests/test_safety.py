@@ -304,6 +304,16 @@ def test_answers_still_follow_below_the_kept_crisis_numbers(pipeline):
     assert answer.answer.index("988") < answer.answer.index("[1]")
 
 
+def test_a_follow_up_takes_its_topic_from_the_conversation(pipeline):
+    """The scope classifier reads one message; "is it free?" after a question about SMART
+    Recovery is about SMART Recovery, while a new subject is still out of scope."""
+    history = [{"role": "user", "content": "What is SMART Recovery?"},
+               {"role": "assistant", "content": "SMART Recovery is a mutual-aid group."}]
+    assert pipeline.ask("is it free?", history=history).safety.category == "ok"
+    radiators = pipeline.ask("how do I bleed my radiators", history=history)
+    assert radiators.safety.category == "out_of_scope"
+
+
 def test_starting_over_drops_the_crisis_state(pipeline):
     answer = pipeline.ask("How do I find a meeting near me?", history=[])
     assert answer.safety.category == "ok" and not answer.crisis_block
@@ -357,13 +367,6 @@ def test_non_english_or_junk_gets_a_kind_reply(pipeline, text, expected):
 def test_an_empty_message_is_refused_clearly(pipeline):
     with pytest.raises(InputError):
         pipeline.ask("   ")
-
-
-def test_every_reply_on_every_labelled_message_points_to_a_person(pipeline):
-    for message in TUNED + HELDOUT:
-        answer = pipeline.ask(message["text"], region="US")
-        assert answer.peer_pointer.strip(), message["id"]
-        assert answer.peer_pointer in answer.answer
 
 
 def test_peer_pointers_fit_the_question_and_the_region(pipeline):
