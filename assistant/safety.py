@@ -76,11 +76,11 @@ SEMANTIC_FLOOR = (0.0, 0.1)
 SCOPE_CLASSIFIER_THRESHOLD = 0.5
 CLASSIFIER_FILE = HERE / "safety_classifier.npz"
 # Words and word pairs are hashed into this many slots (zlib.crc32, the same in every process).
-# 2^17, not 2^14: the training data has about 23,000 distinct words and pairs, so with 2^14 most
-# unseen words share a slot with a trained one, so everyday words ("radiators", "cold war")
-# borrowed crisis weights. Replays of rounds 10-14 (classifier trained on the sets before each):
-# at 2^17 a threshold of 0.4 found as many crisis messages as 2^14 did at 0.2, with 52 false
-# alarms instead of 82 in 490 ordinary messages (/tmp experiments, summarised in eval/README.md).
+# 2^17, not 2^14: the training data has about 23,000 distinct words and pairs, and with 2^14
+# slots most unseen words shared one with a trained word, so everyday words ("radiators", "cold
+# war") borrowed crisis weights. In replays of rounds 10-14 (the classifier trained on the sets
+# before each), a threshold of 0.4 at 2^17 found as many crisis messages as 0.2 did at 2^14,
+# with 52 false alarms instead of 82 in 490 ordinary messages (eval/README.md, round 14).
 WORD_SLOTS = 1 << 17
 # Below this similarity to every passage, a message with no recovery words is out of scope.
 SCOPE_THRESHOLD = 0.25
@@ -298,17 +298,16 @@ class SafetyChecker:
         if any(p.search(text) for p in self.rules.out_of_scope):
             return verdict("out_of_scope", "asks for something other than recovery or peer "
                            "support", [], "scope")
-        in_scope = bool(self.rules.in_scope.search(text))
-        if self._classifiers.scope is not None:
-            if not in_scope and not follow_up and \
-                    m.scope_probability >= SCOPE_CLASSIFIER_THRESHOLD:
-                return verdict("out_of_scope", "the scope classifier rates this message "
-                               f"{m.scope_probability:.2f} as not about recovery or peer "
-                               f"support (threshold {SCOPE_CLASSIFIER_THRESHOLD})", [], "scope")
-        elif not in_scope and not follow_up and corpus_similarity is not None and \
-                corpus_similarity < SCOPE_THRESHOLD:
-            return verdict("out_of_scope", "not about recovery, peer support or getting help",
-                           [], "scope")
+        if not follow_up and not self.rules.in_scope.search(text):
+            if self._classifiers.scope is not None:
+                if m.scope_probability >= SCOPE_CLASSIFIER_THRESHOLD:
+                    return verdict("out_of_scope", "the scope classifier rates this message "
+                                   f"{m.scope_probability:.2f} as not about recovery or peer "
+                                   f"support (threshold {SCOPE_CLASSIFIER_THRESHOLD})", [],
+                                   "scope")
+            elif corpus_similarity is not None and corpus_similarity < SCOPE_THRESHOLD:
+                return verdict("out_of_scope", "not about recovery, peer support or getting "
+                               "help", [], "scope")
         return verdict("ok", "an ordinary question about peer support or recovery", [], "none")
 
 
@@ -326,10 +325,10 @@ def word_features(texts: list[str]):
     from scipy import sparse
 
     slots = [word_slots(text) for text in texts]
-    values = np.concatenate([np.full(len(s), 1.0 / np.sqrt(max(len(s), 1)), dtype=np.float32)
-                             for s in slots]) if texts else np.zeros(0, dtype=np.float32)
-    indptr = np.concatenate([[0], np.cumsum([len(s) for s in slots])])
-    indices = np.concatenate(slots) if texts else np.zeros(0, dtype=np.int64)
+    lengths = np.array([len(s) for s in slots], dtype=np.int64)
+    values = np.repeat(1.0 / np.sqrt(np.maximum(lengths, 1)), lengths).astype(np.float32)
+    indices = np.concatenate([np.zeros(0, dtype=np.int64), *slots])
+    indptr = np.concatenate([[0], np.cumsum(lengths)])
     return sparse.csr_matrix((values, indices, indptr), shape=(len(texts), WORD_SLOTS))
 
 
