@@ -233,12 +233,12 @@ def train(out: Path = CLASSIFIER_FILE) -> dict:
     x = features(embedder.encode(read), read)
     y = crisis_target(categories)
     coef, bias = _fit(x, y, REGULARISATION_C)
+    labels = np.array(categories)
     rows = medical_rows(categories)
-    medical = np.array(categories)[rows] == "medical"
+    medical = labels[rows] == "medical"
     m_coef, m_bias = _fit(x[rows], medical, MEDICAL_C)
     scope_rows = scope_rows_of(categories)
-    s_coef, s_bias = _fit(x[scope_rows], np.array(categories)[scope_rows] == "out_of_scope",
-                          SCOPE_C)
+    s_coef, s_bias = _fit(x[scope_rows], labels[scope_rows] == "out_of_scope", SCOPE_C)
     dim = embedder.dimension
     np.savez_compressed(out, weights=coef[:dim].astype(np.float32),
                         word_weights=(WORD_SCALE * coef[dim:]).astype(np.float32),
@@ -251,7 +251,7 @@ def train(out: Path = CLASSIFIER_FILE) -> dict:
                         scope_bias=np.float32(s_bias),
                         data_hash=np.array(data_hash(texts, categories, embedder.model_id)))
     return {"examples": len(texts), "crisis": int(y.sum()), "medical": int(medical.sum()),
-            "out_of_scope": int((np.array(categories) == "out_of_scope").sum()),
+            "out_of_scope": int((labels == "out_of_scope").sum()),
             "medical_against": int(rows.sum() - medical.sum()), "file": str(out)}
 
 
@@ -427,16 +427,23 @@ class _Fixed(Classifiers):
         return (*self.table[text], 0.0)
 
 
+def _plain_out_of_fold(x, y: np.ndarray, c: float, seed: int, k: int = 5) -> np.ndarray:
+    """Out-of-fold probabilities of a classifier trained on these rows alone."""
+    fold, prob = _folds(y.astype(int), k, seed), np.zeros(len(y))
+    for i in range(k):
+        coef, bias = _fit(x[fold != i], y[fold != i], c)
+        prob[fold == i] = _probability(x[fold == i], coef, bias)
+    return prob
+
+
 def _medical_out_of_fold(x: np.ndarray, categories: np.ndarray, c: float, seed: int,
                          k: int = 5) -> np.ndarray:
     """Out-of-fold probabilities for the rows the medical classifier learns from; crisis rows
     (never trained on) get the probability of a model trained on all of them."""
     rows = np.flatnonzero(medical_rows(list(categories)))
     y = categories[rows] == "medical"
-    fold, prob = _folds(y.astype(int), k, seed), np.zeros(len(categories))
-    for i in range(k):
-        coef, bias = _fit(x[rows[fold != i]], y[fold != i], c)
-        prob[rows[fold == i]] = _probability(x[rows[fold == i]], coef, bias)
+    prob = np.zeros(len(categories))
+    prob[rows] = _plain_out_of_fold(x[rows], y, c, seed, k)
     coef, bias = _fit(x[rows], y, c)
     others = np.setdiff1d(np.arange(len(categories)), rows)
     prob[others] = _probability(x[others], coef, bias)
@@ -535,7 +542,9 @@ def cross_validate_scope(seeds: tuple[int, ...] = (0, 1)) -> None:
     from .embeddings import Embedder
 
     embedder = Embedder.from_settings(None)
-    rows = [r for r in tuning_messages() if r["label"] in ("ok", "out_of_scope")]
+    messages = tuning_messages()
+    rows = [r for r, keep in zip(messages, scope_rows_of([r["label"] for r in messages]),
+                                 strict=True) if keep]
     texts = [r["text"] for r in rows]
     read = _read(texts)
     x = features(embedder.encode(read), read)
@@ -545,12 +554,7 @@ def cross_validate_scope(seeds: tuple[int, ...] = (0, 1)) -> None:
     in_scope = np.array([bool(rules.in_scope.search(normalise(t))) for t in texts])
     print("C     threshold  out-of-scope found  ordinary sent out of scope  right")
     for c in SCOPE_GRID_C:
-        prob = np.zeros(len(y))
-        for seed in seeds:
-            fold = _folds(y, 5, seed)
-            for i in range(5):
-                coef, bias = _fit(x[fold != i], y[fold != i], c)
-                prob[fold == i] += _probability(x[fold == i], coef, bias) / len(seeds)
+        prob = np.mean([_plain_out_of_fold(x, y, c, seed) for seed in seeds], axis=0)
         for t in SCOPE_THRESHOLDS:
             out = named | ((prob >= t) & ~in_scope)
             print(f"{c:<6}{t:<11}{out[y == 1].mean():<20.3f}{out[y == 0].mean():<28.3f}"
