@@ -31,11 +31,15 @@ Category = Literal["crisis", "medical", "out_of_scope", "ok"]
 HERE = Path(__file__).resolve().parent
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: ~10x faster
 
-# Chosen on the tuning part of eval/safety_set.jsonl (see eval/README.md): the lowest
-# similarity to a crisis example that still flags, and the margin by which a message must be
-# closer to the crisis examples than to the ordinary ones.
+# The lowest similarity to a crisis example that still flags (chosen on the tuning part of
+# eval/safety_set.jsonl, see eval/README.md), and the margin by which a message must be closer
+# to the crisis examples than to the ordinary ones. The margin was 0.05 until round 18, when
+# `python -m assistant.safety_training --cv-semantic` showed the layer adding false alarms
+# that a wider margin removes: crisis missed / false alarms of the whole check, 5-fold and with
+# each first-contact round left out of training, 16/0.127 and 0/0.090 at 0.05, 16/0.120 and
+# 0/0.078 at 0.15 (chosen: the widest that missed no more), 17/0.119 and 0/0.075 at 0.2.
 SEMANTIC_THRESHOLD = 0.48
-SEMANTIC_MARGIN = 0.05
+SEMANTIC_MARGIN = 0.15
 # A message that plainly asks a medical question (dosing, tapering, mixing) sounds like an
 # overdose example without being one; the semantic layer then needs a closer match.
 SEMANTIC_THRESHOLD_MEDICAL = 0.58

@@ -24,6 +24,7 @@ from .safety import (
     HERE,
     MEDICAL_THRESHOLD,
     SEMANTIC_FLOOR,
+    SEMANTIC_MARGIN,
     WORD_SLOTS,
     Classifiers,
     SafetyChecker,
@@ -42,9 +43,11 @@ TRAINING_FILES = ("safety_set.jsonl", "safety_set_v2.jsonl", "safety_set_v3.json
                   "safety_set_v7.jsonl", "safety_set_v8.jsonl", "safety_set_v9.jsonl",
                   "safety_set_v10.jsonl", "safety_set_v11.jsonl", "safety_set_v12.jsonl",
                   "safety_set_v13.jsonl", "safety_set_v14.jsonl", "safety_set_v16.jsonl",
-                  "safety_set_v17.jsonl",
+                  "safety_set_v17.jsonl", "safety_set_v15.jsonl", "safety_set_v19.jsonl",
+                  "safety_set_v20.jsonl",
                   "safety_bank_ordinary.jsonl", "safety_bank_crisis_medical.jsonl",
-                  "safety_bank2_ordinary.jsonl", "safety_bank2_crisis.jsonl")
+                  "safety_bank2_ordinary.jsonl", "safety_bank2_crisis.jsonl",
+                  "safety_bank3_ordinary.jsonl", "safety_bank3_crisis.jsonl")
 
 # Round 6, `--cv` (5 folds of the 1,174 tuning messages, three shuffles; the exemplars are
 # always in the training folds; every text read as `meaning_text`). Area under the ROC curve,
@@ -452,10 +455,11 @@ def _medical_out_of_fold(x: np.ndarray, categories: np.ndarray, c: float, seed: 
 
 def _whole_check(embedder, texts: list[str], read: list[str], crisis_p: np.ndarray,
                  medical_p: np.ndarray, threshold: float,
-                 floor: tuple[float, float] | None = None) -> np.ndarray:
+                 floor: tuple[float, float] | None = None,
+                 margin: float = SEMANTIC_MARGIN) -> np.ndarray:
     table = {r: (float(a), float(b)) for r, a, b in zip(read, crisis_p, medical_p, strict=True)}
     checker = SafetyChecker(encode=embedder.encode, classifiers=_Fixed(table),
-                            medical_threshold=threshold, semantic_floor=floor)
+                            medical_threshold=threshold, semantic_floor=floor, margin=margin)
     return np.array([checker.check(t).category for t in texts])
 
 
@@ -529,6 +533,66 @@ def cross_validate_medical(seeds: tuple[int, ...] = (0, 1, 2)) -> None:
     for floor in SEMANTIC_FLOORS:
         print(f"{floor!s:<12}" + cells(MEDICAL_THRESHOLD, floor), flush=True)
     print(f"(in use: {SEMANTIC_FLOOR})")
+
+
+# -- the semantic layer ------------------------------------------------------------------------
+
+SEMANTIC_MARGINS = (0.05, 0.1, 0.15, 0.2)
+# The blind first contacts since round 13, in the order they were folded in.
+LEFT_OUT_ROUNDS = ("safety_set_v13.jsonl", "safety_set_v14.jsonl", "safety_set_v16.jsonl",
+                   "safety_set_v17.jsonl", "safety_set_v15.jsonl", "safety_set_v19.jsonl",
+                   "safety_set_v20.jsonl")
+
+
+def _left_out(data: _Tuning, files: np.ndarray) -> np.ndarray:
+    """The crisis probability of each first-contact round's messages from a classifier trained
+    on every other message: nearer to a new set than random folds, since one writer wrote each
+    round in one style. (Other messages get nan.)"""
+    x = features(data.vectors, data.texts)
+    x_extra = features(data.extra_vectors, data.extra_texts)
+    prob = np.full(len(data.texts), np.nan)
+    for name in LEFT_OUT_ROUNDS:
+        out = files == name
+        coef, bias = _fit(_stack(x[~out], x_extra),
+                          np.concatenate([data.y[~out], data.extra_y]), REGULARISATION_C)
+        prob[out] = _probability(x[out], coef, bias)
+    return prob
+
+
+def cross_validate_semantic(seed: int = 0) -> None:
+    """The semantic layer's margin: crisis messages missed and false alarms of the whole check,
+    with the crisis classifier's out-of-fold probability (5-fold) and its left-out-round one."""
+    from .embeddings import Embedder
+
+    embedder = _cached(Embedder.from_settings(None))
+    rows = tuning_messages()
+    files = np.array([name for name in TRAINING_FILES for _ in _rows(name)])
+    texts = [r["text"] for r in rows]
+    read, (extra, extra_y) = _read(texts), _always_trained()
+    labels = np.array([r["label"] for r in rows])
+    data = _Tuning(read, labels, embedder.encode(read), extra, embedder.encode(extra), extra_y)
+    medical_p = _medical_out_of_fold(features(data.vectors, read), labels, MEDICAL_C, seed)
+    views = {"5-fold": (_out_of_fold(data, REGULARISATION_C, WORD_SCALE, seed),
+                        np.ones(len(rows), dtype=bool)),
+             "left-out rounds": (_left_out(data, files), np.isin(files, LEFT_OUT_ROUNDS))}
+    crisis, ordinary = labels == "crisis", np.isin(labels, ["ok", "out_of_scope"])
+    print("the whole check: crisis messages missed / false alarms")
+    print(f"{'margin':<8}" + "".join(f"{name:>24}" for name in views))
+    missed: dict[str, dict[float, int]] = {name: {} for name in views}
+    for margin in SEMANTIC_MARGINS:
+        cells = []
+        for name, (crisis_p, scored) in views.items():
+            keep = np.flatnonzero(scored)
+            predicted = _whole_check(embedder, [texts[i] for i in keep], [read[i] for i in keep],
+                                     np.nan_to_num(crisis_p[keep]), medical_p[keep],
+                                     MEDICAL_THRESHOLD, margin=margin) == "crisis"
+            missed[name][margin] = int((~predicted[crisis[keep]]).sum())
+            cells.append(f"{missed[name][margin]:>12}/{predicted[ordinary[keep]].mean():.3f}")
+        print(f"{margin:<8}" + "".join(f"{c:>24}" for c in cells), flush=True)
+    # The rule: the widest margin that misses no crisis message that a narrower one finds.
+    chosen = max(m for m in SEMANTIC_MARGINS
+                 if all(v[m] == min(v.values()) for v in missed.values()))
+    print(f"chosen margin: {chosen} (in use: {SEMANTIC_MARGIN})")
 
 
 SCOPE_GRID_C = (1.0, 4.0, 16.0)
@@ -669,6 +733,8 @@ if __name__ == "__main__":
     parser.add_argument("--cv", action="store_true", help="rerun the cross-validation")
     parser.add_argument("--cv-medical", action="store_true",
                         help="rerun the cross-validation of the medical classifier")
+    parser.add_argument("--cv-semantic", action="store_true",
+                        help="rerun the cross-validation of the semantic layer's margin")
     parser.add_argument("--cv-scope", action="store_true",
                         help="rerun the cross-validation of the scope classifier")
     parser.add_argument("--first-contact", type=Path, metavar="FILE",
@@ -680,6 +746,8 @@ if __name__ == "__main__":
         cross_validate()
     elif args.cv_medical:
         cross_validate_medical()
+    elif args.cv_semantic:
+        cross_validate_semantic()
     elif args.cv_scope:
         cross_validate_scope()
     else:
