@@ -78,6 +78,12 @@ SEMANTIC_FLOOR = (0.0, 0.1)
 # for when no classifier is trained) found 0.946 and sent 0.028 on v1-v16 and the first bank,
 # the data its word lists were written from.
 SCOPE_CLASSIFIER_THRESHOLD = 0.5
+# A word of recovery ("clean", "pills", "recover", "sponsor") keeps a message in scope unless the
+# scope classifier is at least this sure: "how do I recover deleted photos", "my dog won't take
+# his worming pills". In round 18's `--cv-scope`, 0.95 found 0.960 of out-of-scope messages
+# instead of 0.946 and sent one more ordinary message of 2,956 out of scope (0.99: 0.953, no
+# more; 0.8: 0.966, twelve more).
+SCOPE_THRESHOLD_RECOVERY_WORD = 0.95
 CLASSIFIER_FILE = HERE / "safety_classifier.npz"
 # Words and word pairs are hashed into this many slots (zlib.crc32, the same in every process).
 # 2^17, not 2^14: the training data has about 23,000 distinct words and pairs, and with 2^14
@@ -302,16 +308,17 @@ class SafetyChecker:
         if any(p.search(text) for p in self.rules.out_of_scope):
             return verdict("out_of_scope", "asks for something other than recovery or peer "
                            "support", [], "scope")
-        if not follow_up and not self.rules.in_scope.search(text):
-            if self._classifiers.scope is not None:
-                if m.scope_probability >= SCOPE_CLASSIFIER_THRESHOLD:
-                    return verdict("out_of_scope", "the scope classifier rates this message "
-                                   f"{m.scope_probability:.2f} as not about recovery or peer "
-                                   f"support (threshold {SCOPE_CLASSIFIER_THRESHOLD})", [],
-                                   "scope")
-            elif corpus_similarity is not None and corpus_similarity < SCOPE_THRESHOLD:
-                return verdict("out_of_scope", "not about recovery, peer support or getting "
-                               "help", [], "scope")
+        recovery_word = bool(self.rules.in_scope.search(text))
+        if not follow_up and self._classifiers.scope is not None:
+            bar = SCOPE_THRESHOLD_RECOVERY_WORD if recovery_word else SCOPE_CLASSIFIER_THRESHOLD
+            if m.scope_probability >= bar:
+                return verdict("out_of_scope", "the scope classifier rates this message "
+                               f"{m.scope_probability:.2f} as not about recovery or peer "
+                               f"support (threshold {bar})", [], "scope")
+        elif not follow_up and not recovery_word and corpus_similarity is not None \
+                and corpus_similarity < SCOPE_THRESHOLD:
+            return verdict("out_of_scope", "not about recovery, peer support or getting help",
+                           [], "scope")
         return verdict("ok", "an ordinary question about peer support or recovery", [], "none")
 
 

@@ -23,6 +23,8 @@ from .safety import (
     CLASSIFIER_THRESHOLD_MEDICAL,
     HERE,
     MEDICAL_THRESHOLD,
+    SCOPE_CLASSIFIER_THRESHOLD,
+    SCOPE_THRESHOLD_RECOVERY_WORD,
     SEMANTIC_FLOOR,
     SEMANTIC_MARGIN,
     WORD_SLOTS,
@@ -47,7 +49,10 @@ TRAINING_FILES = ("safety_set.jsonl", "safety_set_v2.jsonl", "safety_set_v3.json
                   "safety_set_v20.jsonl",
                   "safety_bank_ordinary.jsonl", "safety_bank_crisis_medical.jsonl",
                   "safety_bank2_ordinary.jsonl", "safety_bank2_crisis.jsonl",
-                  "safety_bank3_ordinary.jsonl", "safety_bank3_crisis.jsonl")
+                  "safety_bank3_ordinary.jsonl", "safety_bank3_crisis.jsonl",
+                  "safety_bank4_ordinary.jsonl", "safety_bank4_crisis.jsonl",
+                  "safety_bank5_ordinary.jsonl", "safety_bank5_crisis.jsonl",
+                  "safety_bank6_ordinary.jsonl", "safety_bank6_medical.jsonl")
 
 # Round 6, `--cv` (5 folds of the 1,174 tuning messages, three shuffles; the exemplars are
 # always in the training folds; every text read as `meaning_text`). Area under the ROC curve,
@@ -597,6 +602,7 @@ def cross_validate_semantic(seed: int = 0) -> None:
 
 SCOPE_GRID_C = (1.0, 4.0, 16.0)
 SCOPE_THRESHOLDS = (0.3, 0.5, 0.7)
+SCOPE_THRESHOLDS_RECOVERY_WORD = (1.01, 0.99, 0.97, 0.95, 0.9, 0.8)
 
 
 def cross_validate_scope(seeds: tuple[int, ...] = (0, 1)) -> None:
@@ -624,6 +630,15 @@ def cross_validate_scope(seeds: tuple[int, ...] = (0, 1)) -> None:
             print(f"{c:<6}{t:<11}{out[y == 1].mean():<20.3f}{out[y == 0].mean():<28.3f}"
                   f"{(out == y).mean():.3f}", flush=True)
     print(f"(in use: C={SCOPE_C})")
+    prob = np.mean([_plain_out_of_fold(x, y, SCOPE_C, seed) for seed in seeds], axis=0)
+    print(f"\nC={SCOPE_C}, threshold {SCOPE_CLASSIFIER_THRESHOLD}; messages with a recovery word "
+          "sent out of scope at or above")
+    print("threshold  out-of-scope found  ordinary sent out of scope  right")
+    for t in SCOPE_THRESHOLDS_RECOVERY_WORD:
+        out = named | (prob >= np.where(in_scope, t, SCOPE_CLASSIFIER_THRESHOLD))
+        print(f"{'never' if t > 1 else t!s:<11}{out[y == 1].mean():<20.3f}"
+              f"{int(out[y == 0].sum()):<28}{(out == y).mean():.4f}", flush=True)
+    print(f"(in use: {SCOPE_THRESHOLD_RECOVERY_WORD})")
 
 
 def _cached(embedder):
