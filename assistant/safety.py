@@ -46,14 +46,14 @@ SEMANTIC_THRESHOLD_MEDICAL = 0.58
 # The third layer, a logistic regression over the message's embedding and its hashed words and
 # word pairs, trained on the labelled sets by `python -m assistant.safety_training`; it flags at
 # or above this probability. Both thresholds come from `python -m assistant.safety_training
-# --cv` (rerun in round 17; figures in safety_training.py): the highest threshold that found as
+# --cv` (rerun in round 18; figures in safety_training.py): the highest threshold that found as
 # many crisis messages as any lower one, both in 5-fold cross-validation of the whole check and
 # in replays of four earlier first contacts (0.2, the grid's floor), then, among the medical
 # thresholds that kept crisis recall at its best, the lowest that sent no more medical
 # questions to crisis than the highest of them. A message that matches a medical rule needs the
 # higher one, since dosing questions share most of their words with overdoses.
 CLASSIFIER_THRESHOLD = 0.2
-CLASSIFIER_THRESHOLD_MEDICAL = 0.45
+CLASSIFIER_THRESHOLD_MEDICAL = 0.35
 # The medical classifier (medical questions against ordinary and out-of-scope ones) routes a
 # message to a clinician at or above this probability, when no crisis layer fired: the lowest
 # threshold at which the replay of the last first contact sent no more ordinary questions to a
@@ -80,9 +80,9 @@ SEMANTIC_FLOOR = (0.0, 0.1)
 SCOPE_CLASSIFIER_THRESHOLD = 0.5
 # A word of recovery ("clean", "pills", "recover", "sponsor") keeps a message in scope unless the
 # scope classifier is at least this sure: "how do I recover deleted photos", "my dog won't take
-# his worming pills". In round 18's `--cv-scope`, 0.95 found 0.960 of out-of-scope messages
-# instead of 0.946 and sent one more ordinary message of 2,956 out of scope (0.99: 0.953, no
-# more; 0.8: 0.966, twelve more).
+# his worming pills". In round 18's `--cv-scope` (5-fold, 5,081 ok and out-of-scope messages),
+# 0.95 found 0.953 of out-of-scope messages instead of 0.932 and sent 66 ordinary messages out
+# of scope instead of 64 (0.9: 0.957 and 71; 0.8: 0.959 and 83).
 SCOPE_THRESHOLD_RECOVERY_WORD = 0.95
 CLASSIFIER_FILE = HERE / "safety_classifier.npz"
 # Words and word pairs are hashed into this many slots (zlib.crc32, the same in every process).

@@ -141,6 +141,19 @@ TRAINING_FILES = ("safety_set.jsonl", "safety_set_v2.jsonl", "safety_set_v3.json
 # the 5-fold false alarms pass one in seven). The medical threshold is now chosen among those
 # that keep crisis recall at its best (0.992 up to 0.45): 0.45, sending 0.080 of medical
 # questions to crisis.
+#
+# Round 18 (9,778 messages: v1-v20 and six training banks): AUC 0.9908 for C=8, scale 2 (best
+# 0.9913, C=8 scale 3, within AUC_NOISE).
+#
+#   threshold  5-fold        replay v4     replay v5     replay v13    replay v14
+#   0.2        0.990/0.107   1.000/0.148   1.000/0.172   0.977/0.200   0.989/0.286   <- chosen
+#   0.3        0.987/0.084   1.000/0.102   1.000/0.149   0.977/0.190   0.989/0.255
+#   0.4        0.984/0.067   0.988/0.080   0.988/0.138   0.977/0.180   0.989/0.214
+#   0.5        0.975/0.054   0.988/0.068   0.988/0.126   0.977/0.150   0.989/0.194
+#
+# The banks took 5-fold false alarms at 0.2 from 0.140 to 0.107. Crisis recall was at its best
+# (0.990) for medical thresholds up to 0.35 and fell after; 0.35 sends 0.073 of medical
+# questions to crisis (0.45 sent 0.069).
 REGULARISATION_C = 8.0
 MEDICAL_C = 16.0
 # `--cv-scope` (5-fold, two shuffles, v1-v17 and both banks): share of ok and out-of-scope
@@ -410,6 +423,11 @@ def cross_validate(seeds: tuple[int, ...] = (0, 1, 2)) -> None:
 #
 # 0.1, not 0.3: the smallest floor that gave the replay's gain, since the floor switches the
 # semantic layer off for the messages under it. Any floor for other messages lost a crisis.
+# Round 18 (v1-v20 and six banks): C=16 (AUC 0.9984); 5-fold at 0.4 0.937/0.053/0.018/0.990,
+# at 0.6 0.934/0.053/0.016/0.990, off 0.667/0.069/0.010; the replay of v9 (stale: the rules have
+# long seen it) sends no ordinary question to a clinician from 0.4 up, so 0.6 stays. Floors:
+# (0.05, 0.1) cut 5-fold false alarms from 0.107 to 0.102 at the same crisis recall (0.990);
+# (0.1, 0.1) lost crisis messages (0.989). The floor for every message stays 0 (see safety.py).
 # Rerun with the final round-10 rules and settings (the replay is no longer clean: the rules
 # have now seen v9): at 0.6, 5-fold 0.988/0.009/0.007/1.000, off 0.913/0.021/0.001/1.000; floor
 # (0.05, 0.1) still lost a crisis message (0.999).
