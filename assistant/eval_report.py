@@ -18,7 +18,7 @@ from .evaluation import (
     evaluate_safety,
     read_jsonl,
 )
-from .safety_training import TRAINING_FILES
+from .safety_training import LABELLED_SETS
 
 HELDOUT_SAFETY = "safety_heldout.jsonl"
 
@@ -37,7 +37,7 @@ def run_eval(pipeline, eval_dir: Path = EVAL_DIR, progress=None) -> EvalResults:
     def classify(text: str) -> str:
         return pipeline.ask(text).safety.category
 
-    tuned = [m for name in TRAINING_FILES for m in read_jsonl(eval_dir / name)]
+    tuned = [m for name in LABELLED_SETS for m in read_jsonl(eval_dir / name)]
     held = read_jsonl(eval_dir / HELDOUT_SAFETY)
     tuned_scores, tuned_misses = evaluate_safety(classify, tuned)
     held_scores, held_misses = evaluate_safety(classify, held)
