@@ -35,9 +35,10 @@ _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present:
 # eval/safety_set.jsonl, see eval/README.md), and the margin by which a message must be closer
 # to the crisis examples than to the ordinary ones. The margin was 0.05 until round 18, when
 # `python -m assistant.safety_training --cv-semantic` showed the layer adding false alarms
-# that a wider margin removes: crisis missed / false alarms of the whole check, 5-fold and with
-# each first-contact round left out of training, 16/0.127 and 0/0.090 at 0.05, 16/0.120 and
-# 0/0.078 at 0.15 (chosen: the widest that missed no more), 17/0.119 and 0/0.075 at 0.2.
+# that a wider margin removes: crisis missed / false alarms of the whole check on the 9,566
+# tuning messages, 5-fold and with each first-contact round left out of training, 33/0.115 and
+# 0/0.072 at 0.05, 33/0.107 and 0/0.059 at 0.15 (chosen: the widest that missed no more),
+# 34/0.104 and 0/0.057 at 0.2.
 SEMANTIC_THRESHOLD = 0.48
 SEMANTIC_MARGIN = 0.15
 # A message that plainly asks a medical question (dosing, tapering, mixing) sounds like an
@@ -308,17 +309,19 @@ class SafetyChecker:
         if any(p.search(text) for p in self.rules.out_of_scope):
             return verdict("out_of_scope", "asks for something other than recovery or peer "
                            "support", [], "scope")
-        recovery_word = bool(self.rules.in_scope.search(text))
-        if not follow_up and self._classifiers.scope is not None:
-            bar = SCOPE_THRESHOLD_RECOVERY_WORD if recovery_word else SCOPE_CLASSIFIER_THRESHOLD
-            if m.scope_probability >= bar:
-                return verdict("out_of_scope", "the scope classifier rates this message "
-                               f"{m.scope_probability:.2f} as not about recovery or peer "
-                               f"support (threshold {bar})", [], "scope")
-        elif not follow_up and not recovery_word and corpus_similarity is not None \
-                and corpus_similarity < SCOPE_THRESHOLD:
-            return verdict("out_of_scope", "not about recovery, peer support or getting help",
-                           [], "scope")
+        if not follow_up:
+            recovery_word = bool(self.rules.in_scope.search(text))
+            if self._classifiers.scope is not None:
+                bar = SCOPE_THRESHOLD_RECOVERY_WORD if recovery_word \
+                    else SCOPE_CLASSIFIER_THRESHOLD
+                if m.scope_probability >= bar:
+                    return verdict("out_of_scope", "the scope classifier rates this message "
+                                   f"{m.scope_probability:.2f} as not about recovery or peer "
+                                   f"support (threshold {bar})", [], "scope")
+            elif not recovery_word and corpus_similarity is not None \
+                    and corpus_similarity < SCOPE_THRESHOLD:
+                return verdict("out_of_scope", "not about recovery, peer support or getting "
+                               "help", [], "scope")
         return verdict("ok", "an ordinary question about peer support or recovery", [], "none")
 
 
