@@ -308,16 +308,23 @@ def _folds(y: np.ndarray, k: int, seed: int) -> np.ndarray:
     return fold
 
 
-def _out_of_fold(data: _Tuning, c: float, scale: float, seed: int, k: int = 5) -> np.ndarray:
+def _trained_apart(data: _Tuning, groups: np.ndarray, c: float,
+                   scale: float = WORD_SCALE) -> np.ndarray:
+    """Each group's crisis probabilities from a classifier trained on every other message and
+    the exemplars; messages in group -1 are always trained on and get nan."""
     x = features(data.vectors, data.texts, scale)
     x_extra = features(data.extra_vectors, data.extra_texts, scale)
-    fold, prob = _folds(data.y, k, seed), np.zeros(len(data.texts))
-    for i in range(k):
-        train_rows = fold != i
-        coef, bias = _fit(_stack(x[train_rows], x_extra),
-                          np.concatenate([data.y[train_rows], data.extra_y]), c)
-        prob[~train_rows] = _probability(x[~train_rows], coef, bias)
+    prob = np.full(len(data.texts), np.nan)
+    for group in np.unique(groups[groups >= 0]):
+        out = groups == group
+        coef, bias = _fit(_stack(x[~out], x_extra),
+                          np.concatenate([data.y[~out], data.extra_y]), c)
+        prob[out] = _probability(x[out], coef, bias)
     return prob
+
+
+def _out_of_fold(data: _Tuning, c: float, scale: float, seed: int, k: int = 5) -> np.ndarray:
+    return _trained_apart(data, _folds(data.y, k, seed), c, scale)
 
 
 def _always_trained() -> tuple[list[str], np.ndarray]:
@@ -575,15 +582,8 @@ def _left_out(data: _Tuning, files: np.ndarray) -> np.ndarray:
     """The crisis probability of each first-contact round's messages from a classifier trained
     on every other message: nearer to a new set than random folds, since one writer wrote each
     round in one style. (Other messages get nan.)"""
-    x = features(data.vectors, data.texts)
-    x_extra = features(data.extra_vectors, data.extra_texts)
-    prob = np.full(len(data.texts), np.nan)
-    for name in LEFT_OUT_ROUNDS:
-        out = files == name
-        coef, bias = _fit(_stack(x[~out], x_extra),
-                          np.concatenate([data.y[~out], data.extra_y]), REGULARISATION_C)
-        prob[out] = _probability(x[out], coef, bias)
-    return prob
+    groups = np.array([LEFT_OUT_ROUNDS.index(f) if f in LEFT_OUT_ROUNDS else -1 for f in files])
+    return _trained_apart(data, groups, REGULARISATION_C)
 
 
 def cross_validate_semantic(seed: int = 0) -> None:
@@ -592,8 +592,9 @@ def cross_validate_semantic(seed: int = 0) -> None:
     from .embeddings import Embedder
 
     embedder = _cached(Embedder.from_settings(None))
-    rows = tuning_messages()
-    files = np.array([name for name in TRAINING_FILES for _ in _rows(name)])
+    named_rows = [(name, row) for name in TRAINING_FILES for row in _rows(name)]
+    files = np.array([name for name, _ in named_rows])
+    rows = [row for _, row in named_rows]
     texts = [r["text"] for r in rows]
     read, (extra, extra_y) = _read(texts), _always_trained()
     labels = np.array([r["label"] for r in rows])
@@ -645,14 +646,16 @@ def cross_validate_scope(seeds: tuple[int, ...] = (0, 1)) -> None:
     named = np.array([any(p.search(normalise(t)) for p in rules.out_of_scope) for t in texts])
     in_scope = np.array([bool(rules.in_scope.search(normalise(t))) for t in texts])
     print("C     threshold  out-of-scope found  ordinary sent out of scope  right")
+    by_c = {c: np.mean([_plain_out_of_fold(x, y, c, seed) for seed in seeds], axis=0)
+            for c in {*SCOPE_GRID_C, SCOPE_C}}
     for c in SCOPE_GRID_C:
-        prob = np.mean([_plain_out_of_fold(x, y, c, seed) for seed in seeds], axis=0)
+        prob = by_c[c]
         for t in SCOPE_THRESHOLDS:
             out = named | ((prob >= t) & ~in_scope)
             print(f"{c:<6}{t:<11}{out[y == 1].mean():<20.3f}{out[y == 0].mean():<28.3f}"
                   f"{(out == y).mean():.3f}", flush=True)
     print(f"(in use: C={SCOPE_C})")
-    prob = np.mean([_plain_out_of_fold(x, y, SCOPE_C, seed) for seed in seeds], axis=0)
+    prob = by_c[SCOPE_C]
     print(f"\nC={SCOPE_C}, threshold {SCOPE_CLASSIFIER_THRESHOLD}; messages with a recovery word "
           "sent out of scope at or above")
     print("threshold  out-of-scope found  ordinary sent out of scope  right")
