@@ -43,8 +43,11 @@ def test_gold_sets_are_big_enough_and_split():
 
 
 @pytest.fixture(scope="module")
-def report(pipeline, tmp_path_factory):
-    results = run_eval(pipeline)
+def report(pipeline, answered, tmp_path_factory):
+    """The safety section scores the categories `assistant ask --batch` gave the labelled
+    messages (the `answered` fixture); retrieval, follow-ups and answers run here."""
+    categories = {m["text"]: r["safety"]["category"] for m, r in answered}
+    results = run_eval(pipeline, classify=categories.__getitem__)
     folder, failures = write_report(pipeline, results, tmp_path_factory.mktemp("reports"))
     return folder, failures
 
