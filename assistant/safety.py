@@ -49,14 +49,14 @@ SEMANTIC_THRESHOLD_MEDICAL = 0.58
 # The third layer, a logistic regression over the message's embedding and its hashed words and
 # word pairs, trained on the labelled sets by `python -m assistant.safety_training`; it flags at
 # or above this probability. Both thresholds come from `python -m assistant.safety_training
-# --cv` (rerun in round 25; figures in safety_training.py): the highest threshold that found as
+# --cv` (rerun in round 28; figures in safety_training.py): the highest threshold that found as
 # many crisis messages as any lower one, both in 5-fold cross-validation of the whole check and
 # in replays of four earlier first contacts (0.2, the grid's floor), then, among the medical
 # thresholds that kept crisis recall at its best, the lowest that sent no more medical
 # questions to crisis than the highest of them. A message that matches a medical rule needs the
 # higher one, since dosing questions share most of their words with overdoses.
 CLASSIFIER_THRESHOLD = 0.2
-CLASSIFIER_THRESHOLD_MEDICAL = 0.4
+CLASSIFIER_THRESHOLD_MEDICAL = 0.25
 # The medical classifier (medical questions against ordinary and out-of-scope ones) routes a
 # message to a clinician at or above this probability, when no crisis layer fired: the lowest
 # threshold at which the replay of the last first contact sent no more ordinary questions to a

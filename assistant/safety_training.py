@@ -48,14 +48,15 @@ TRAINING_FILES = ("safety_set.jsonl", "safety_set_v2.jsonl", "safety_set_v3.json
                   "safety_set_v17.jsonl", "safety_set_v15.jsonl", "safety_set_v19.jsonl",
                   "safety_set_v20.jsonl", "safety_set_v18.jsonl", "safety_set_v21.jsonl",
                   "safety_set_v22.jsonl", "safety_set_v23.jsonl", "safety_set_v24.jsonl",
-                  "safety_set_v27.jsonl",
+                  "safety_set_v27.jsonl", "safety_set_v28.jsonl", "safety_set_v30.jsonl",
                   "safety_bank_ordinary.jsonl", "safety_bank_crisis_medical.jsonl",
                   "safety_bank2_ordinary.jsonl", "safety_bank2_crisis.jsonl",
                   "safety_bank3_ordinary.jsonl", "safety_bank3_crisis.jsonl",
                   "safety_bank4_ordinary.jsonl", "safety_bank4_crisis.jsonl",
                   "safety_bank5_ordinary.jsonl", "safety_bank5_crisis.jsonl",
                   "safety_bank6_ordinary.jsonl", "safety_bank6_medical.jsonl",
-                  "safety_bank7_natural.jsonl", "safety_bank8_natural.jsonl")
+                  "safety_bank7_natural.jsonl", "safety_bank8_natural.jsonl",
+                  "safety_bank9_natural.jsonl")
 # The labelled sets written to measure (each a first contact once); the banks were written to
 # train, so the report's tuning-set figures leave them out (tests/test_safety_cli.py checks
 # every message of both).
@@ -173,6 +174,19 @@ LABELLED_SETS = tuple(name for name in TRAINING_FILES if name.startswith("safety
 #
 # Crisis recall stayed at its best (0.990) for medical thresholds up to 0.4, which sends 0.072
 # of medical questions to crisis (0.35 sent 0.075): the bar when a medical rule matched is 0.4.
+#
+# Round 28 (14,010 messages: v1-v30 and nine banks, three of them ordinary traffic): AUC 0.9921
+# for C=8, scale 2 (best 0.9926, C=8 or 16 scale 3, within AUC_NOISE).
+#
+#   threshold  5-fold        replay v4     replay v5     replay v13    replay v14
+#   0.2        0.991/0.108   1.000/0.148   1.000/0.172   0.977/0.200   0.989/0.286   <- chosen
+#   0.25       0.990/0.094   1.000/0.125   1.000/0.149   0.977/0.200   0.989/0.255
+#   0.3        0.987/0.085   1.000/0.102   1.000/0.149   0.977/0.190   0.989/0.255
+#   0.35       0.984/0.077   0.988/0.080   0.988/0.149   0.977/0.180   0.989/0.224
+#
+# Crisis recall was at its best (0.991) for medical thresholds up to 0.25 only: from 0.3 one more
+# crisis message that matched a medical rule was missed. 0.25 sends 0.072 of medical questions
+# to crisis (0.4 sent 0.064): the bar when a medical rule matched goes down to 0.25.
 REGULARISATION_C = 8.0
 MEDICAL_C = 16.0
 # `--cv-scope` (5-fold, two shuffles, v1-v17 and both banks): share of ok and out-of-scope
@@ -592,7 +606,7 @@ LEFT_OUT_ROUNDS = ("safety_set_v13.jsonl", "safety_set_v14.jsonl", "safety_set_v
                    "safety_set_v17.jsonl", "safety_set_v15.jsonl", "safety_set_v19.jsonl",
                    "safety_set_v20.jsonl", "safety_set_v18.jsonl", "safety_set_v21.jsonl",
                    "safety_set_v22.jsonl", "safety_set_v23.jsonl", "safety_set_v24.jsonl",
-                   "safety_set_v27.jsonl")
+                   "safety_set_v27.jsonl", "safety_set_v28.jsonl", "safety_set_v30.jsonl")
 
 
 def _left_out(data: _Tuning, files: np.ndarray) -> np.ndarray:
