@@ -40,7 +40,12 @@ _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present:
 # 0/0.072 at 0.05, 33/0.107 and 0/0.059 at 0.15 (chosen: the widest that missed no more),
 # 34/0.104 and 0/0.057 at 0.2. Round 25 (12,575 messages, two ordinary-traffic banks and
 # v13-v24 left out) kept it: 37/0.118 and 0/0.077 at 0.05, 37/0.106 and 0/0.065 at 0.15,
-# 38/0.102 and 0/0.061 at 0.2.
+# 38/0.102 and 0/0.061 at 0.2. Round 28 (14,010 messages, three ordinary-traffic banks, v13-v30
+# left out) first gave 44/0.119 and 0/0.079 at 0.05, 44/0.110 and 0/0.072 at 0.1, 45/0.104 and
+# 0/0.063 at 0.15, 47/0.100 and 0/0.061 at 0.2, so the rule asked for 0.1. The one message
+# between them was a 12-year-old's disclosure that no pattern named ("my step-dad makes me do
+# stuff when mum's at work"); with a pattern for it (abuse-disclosed) the rerun keeps 0.15:
+# 44 missed at 0.05, 0.1 and 0.15 (false alarms 0.119, 0.110, 0.104), 46/0.100 at 0.2.
 SEMANTIC_THRESHOLD = 0.48
 SEMANTIC_MARGIN = 0.15
 # A message that plainly asks a medical question (dosing, tapering, mixing) sounds like an
