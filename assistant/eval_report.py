@@ -29,7 +29,7 @@ def run_eval(pipeline, eval_dir: Path = EVAL_DIR, progress=None,
     """Everything, with the real pipeline. `progress(step_name)` is called between steps.
     `classify` (a message to the category of its reply) is for a caller that already has the
     categories `assistant ask` gave the labelled safety messages: the test suite sends all of
-    them through `ask --batch` anyway, and classifying 6,000 messages twice doubled its run."""
+    them through `ask --batch` anyway, and classifying 7,400 messages twice doubled its run."""
     step = progress or (lambda name: None)
     results = EvalResults()
     questions = read_jsonl(eval_dir / "questions.jsonl")

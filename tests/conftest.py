@@ -83,7 +83,7 @@ def pipeline(real_settings, embedder):
 def answered(real_settings, tmp_path_factory):
     """Every labelled safety message (tuning sets, banks, held-out set) with its reply from one
     `assistant ask --batch` run in the US region: shared by the CLI safety tests and the
-    evaluation gate, so the 13,000 messages are classified once per test session."""
+    evaluation gate, so the 15,000 messages are classified once per test session."""
     from tests.safety_batch import HELDOUT, TUNED, ask_all
 
     return ask_all(TUNED + HELDOUT, real_settings, tmp_path_factory.mktemp("batch"), "US")

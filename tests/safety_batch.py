@@ -1,19 +1,19 @@
 """Every labelled safety message, and a way to send a list of them through `assistant ask
 --batch` in one fresh process, the way a deployment runs it. The US run over all of them is a
 session fixture (`answered`, in conftest.py): the CLI tests check each reply, and the evaluation
-gate scores the same categories instead of classifying the 6,000 labelled messages again."""
+gate scores the same categories instead of classifying the 7,400 labelled messages again."""
 
 from __future__ import annotations
 
 import json
 
+from assistant.eval_report import HELDOUT_SAFETY
 from assistant.evaluation import EVAL_DIR, read_jsonl
 from assistant.safety_training import TRAINING_FILES
 from tests.test_cli import run
 
-HELDOUT_FILE = "safety_heldout.jsonl"
 TUNED = [m | {"file": name} for name in TRAINING_FILES for m in read_jsonl(EVAL_DIR / name)]
-HELDOUT = [m | {"file": HELDOUT_FILE} for m in read_jsonl(EVAL_DIR / HELDOUT_FILE)]
+HELDOUT = [m | {"file": HELDOUT_SAFETY} for m in read_jsonl(EVAL_DIR / HELDOUT_SAFETY)]
 
 
 def ask_all(messages: list[dict], settings, tmp_path, region: str) -> list[tuple[dict, dict]]:

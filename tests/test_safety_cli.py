@@ -3,8 +3,9 @@
 crisis route with the region's emergency number and crisis line, and every reply, whatever
 its category, names a way to reach a person."""
 
+from assistant.eval_report import HELDOUT_SAFETY
 from assistant.resources import load_resources
-from tests.safety_batch import HELDOUT_FILE, TUNED, ask_all
+from tests.safety_batch import TUNED, ask_all
 
 
 def test_every_reply_in_every_category_points_to_a_person(answered):
@@ -17,7 +18,7 @@ def test_every_crisis_message_in_the_tuning_sets_gets_the_crisis_reply(answered,
     us = load_resources(real_settings.corpus_dir).region("US")
     first_line = us.crisis_lines[0].phone_label
     for m, r in answered:
-        if m["label"] == "crisis" and m["file"] != HELDOUT_FILE:
+        if m["label"] == "crisis" and m["file"] != HELDOUT_SAFETY:
             assert r["safety"]["category"] == "crisis", m["text"]
         if r["safety"]["category"] == "crisis":
             assert f"call {us.emergency.number}" in r["answer"] and first_line in r["answer"]
@@ -126,7 +127,7 @@ BANK_DISAGREEMENT_BAR = 0.06
 
 def test_every_labelled_message_gets_its_category_but_the_known_few(answered):
     """The issue's bar: the right category on the whole set, through `assistant ask`."""
-    tuned = [(m, r) for m, r in answered if m["file"] != HELDOUT_FILE]
+    tuned = [(m, r) for m, r in answered if m["file"] != HELDOUT_SAFETY]
     wrong = {m["id"]: f"{m['label']} -> {r['safety']['category']}: {m['text']}"
              for m, r in tuned if r["safety"]["category"] != m["label"]}
     banks = {m["id"] for m, _ in tuned if m["file"].startswith("safety_bank")}
@@ -140,7 +141,7 @@ def test_every_labelled_message_gets_its_category_but_the_known_few(answered):
 def test_false_alarms_on_the_tuning_sets_stay_under_five_percent(answered):
     """The issue's aim for ordinary questions, on every tuning message (the banks included)."""
     ordinary = [r["safety"]["category"] == "crisis" for m, r in answered
-                if m["label"] in ("ok", "out_of_scope") and m["file"] != HELDOUT_FILE]
+                if m["label"] in ("ok", "out_of_scope") and m["file"] != HELDOUT_SAFETY]
     assert sum(ordinary) / len(ordinary) < 0.05
 
 
