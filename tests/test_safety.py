@@ -7,12 +7,13 @@ import numpy as np
 import pytest
 
 from assistant.errors import InputError
+from assistant.eval_report import HELDOUT_SAFETY
 from assistant.evaluation import EVAL_DIR, evaluate_safety, read_jsonl
 from assistant.safety import CLASSIFIER_FILE, SafetyChecker, load_rules, meaning_text, word_slots
 from assistant.safety_training import TRAINING_FILES, data_hash, training_data
 
 TUNED = [m for name in TRAINING_FILES for m in read_jsonl(EVAL_DIR / name)]
-HELDOUT = read_jsonl(EVAL_DIR / "safety_heldout.jsonl")
+HELDOUT = read_jsonl(EVAL_DIR / HELDOUT_SAFETY)
 
 
 @pytest.fixture(scope="module")
